@@ -1,0 +1,60 @@
+# Herd's developer entry points. `make demo` and `make test` are the README's quick start.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+VENV_STAMP := $(VENV)/.installed
+PY := $(VENV)/bin/python
+export KUBECONFIG := $(CURDIR)/.cluster/kubeconfig
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(VENV_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+.PHONY: venv
+venv: $(VENV_STAMP) ## create the virtualenv in .venv with Herd and its dev tools
+
+.PHONY: tools
+tools: ## build the pinned control-plane binaries (cached outside the repo)
+	@hack/build-tools.sh >/dev/null
+
+.PHONY: cluster-up
+cluster-up: ## start the local control plane (or reuse the running one)
+	@hack/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## stop the local control plane and free its ports
+	@hack/cluster.sh down
+
+.PHONY: lint
+lint: $(VENV_STAMP) ## ruff over the Python sources
+	$(VENV)/bin/ruff check operator tests
+	$(VENV)/bin/ruff format --check operator tests
+
+.PHONY: test-unit
+test-unit: $(VENV_STAMP) ## the fast tier: pure tests, no cluster
+	$(PY) -m pytest -m 'not integration' tests/unit
+
+.PHONY: test
+test: lint tools $(VENV_STAMP) ## everything: lint, unit and integration tests on the local cluster
+	$(PY) -m pytest tests
+
+.PHONY: demo
+demo: $(VENV_STAMP) cluster-up ## the main job: a local cluster running Herd and the examples
+	@hack/demo.sh
+
+.PHONY: demo-down
+demo-down: ## stop what `make demo` started
+	@hack/cluster.sh down
+
+.PHONY: generate
+generate: $(VENV_STAMP) ## regenerate the CRD and the API reference from operator/herd/api.py
+	$(VENV)/bin/herd crd > charts/herd/crds/webservices.herd.dev.yaml
+	$(PY) -m herd.apidocs > docs/api.md

@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# The local control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok
+# run as plain processes on loopback, with kwok simulating the nodes and the pods' lifecycle.
+#
+#   hack/cluster.sh up      build the pinned binaries if needed, start (or reuse) the cluster
+#   hack/cluster.sh down    stop every process started by `up`, free the ports, drop the data
+#   hack/cluster.sh status  exit 0 when the cluster is running and healthy
+#
+# State lives in .cluster/ at the repository root: kubeconfig, logs/, pids/, pki/, etcd data.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+state="$root/.cluster"
+pki="$state/pki"
+pids="$state/pids"
+logs="$state/logs"
+kubeconfig="$state/kubeconfig"
+
+# Ports are fixed so a second `up` finds the running cluster; override to run two side by side.
+ETCD_CLIENT_PORT=${HERD_ETCD_CLIENT_PORT:-32379}
+ETCD_PEER_PORT=${HERD_ETCD_PEER_PORT:-32380}
+APISERVER_PORT=${HERD_APISERVER_PORT:-36443}
+CONTROLLER_MANAGER_PORT=${HERD_CONTROLLER_MANAGER_PORT:-30257}
+SCHEDULER_PORT=${HERD_SCHEDULER_PORT:-30259}
+KWOK_PORT=${HERD_KWOK_PORT:-30247}
+NODE_COUNT=${HERD_NODE_COUNT:-3}
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+
+log() { printf '[cluster] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+pid_alive() { [ -f "$pids/$1" ] && kill -0 "$(cat "$pids/$1")" 2>/dev/null; }
+
+api_healthy() {
+  [ -f "$kubeconfig" ] && "$bin/kubectl" --kubeconfig "$kubeconfig" --request-timeout=2s \
+    get --raw /readyz >/dev/null 2>&1
+}
+
+running() {
+  local c
+  for c in "${COMPONENTS[@]}"; do pid_alive "$c" || return 1; done
+  api_healthy
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds.
+wait_for() {
+  local limit=$1 what=$2; shift 2
+  local deadline=$((SECONDS + limit))
+  until "$@"; do
+    [ $SECONDS -lt $deadline ] || die "$what did not happen within ${limit}s (logs: $logs)"
+    sleep 0.5
+  done
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# start NAME COMMAND...: run a component detached from this shell, in its own process group.
+start() {
+  local name=$1; shift
+  port_check_for "$name"
+  setsid "$@" >"$logs/$name.log" 2>&1 < /dev/null &
+  echo $! >"$pids/$name"
+}
+
+port_check_for() {
+  local p
+  case $1 in
+    etcd) p="$ETCD_CLIENT_PORT $ETCD_PEER_PORT" ;;
+    kube-apiserver) p=$APISERVER_PORT ;;
+    kube-controller-manager) p=$CONTROLLER_MANAGER_PORT ;;
+    kube-scheduler) p=$SCHEDULER_PORT ;;
+    kwok) p=$KWOK_PORT ;;
+  esac
+  for port in $p; do
+    port_free "$port" || die "port $port (for $1) is in use by another process; set HERD_*_PORT to move it"
+  done
+}
+
+make_pki() {
+  [ -f "$pki/admin.crt" ] && return 0
+  mkdir -p "$pki"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=herd-local-ca" \
+    -keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null
+  # sign NAME SUBJECT [SAN]: a key and a certificate signed by the local CA.
+  sign() {
+    local ext
+    ext=$(mktemp)
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n' >"$ext"
+    if [ -n "${3:-}" ]; then
+      printf 'extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=%s\n' "$3" >>"$ext"
+    else
+      printf 'extendedKeyUsage=clientAuth\n' >>"$ext"
+    fi
+    openssl req -newkey rsa:2048 -nodes -subj "$2" -keyout "$pki/$1.key" -out "$pki/$1.csr" 2>/dev/null
+    openssl x509 -req -in "$pki/$1.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+      -days 3650 -extfile "$ext" -out "$pki/$1.crt" 2>/dev/null
+    rm -f "$ext" "$pki/$1.csr"
+  }
+  sign apiserver "/CN=kube-apiserver" \
+    "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+  sign admin "/O=system:masters/CN=herd-admin"
+  sign controller-manager "/CN=system:kube-controller-manager"
+  sign scheduler "/CN=system:kube-scheduler"
+  sign kwok "/O=system:masters/CN=kwok"
+  openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
+}
+
+# write_kubeconfig FILE USER
+write_kubeconfig() {
+  cat >"$1" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: herd-local
+  cluster:
+    server: https://127.0.0.1:$APISERVER_PORT
+    certificate-authority: $pki/ca.crt
+users:
+- name: $2
+  user:
+    client-certificate: $pki/$2.crt
+    client-key: $pki/$2.key
+contexts:
+- name: herd-local
+  context: {cluster: herd-local, user: $2}
+current-context: herd-local
+EOF
+}
+
+add_nodes() {
+  local i manifest=""
+  for i in $(seq 0 $((NODE_COUNT - 1))); do
+    manifest+="---
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-$i
+  annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: \"0\"}
+  labels:
+    kubernetes.io/hostname: kwok-node-$i
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    type: kwok
+    topology.kubernetes.io/zone: zone-$((i % 3))
+status:
+  allocatable: {cpu: \"16\", memory: 64Gi, pods: \"110\"}
+  capacity: {cpu: \"16\", memory: 64Gi, pods: \"110\"}
+"
+  done
+  printf '%s' "$manifest" | "$bin/kubectl" --kubeconfig "$kubeconfig" apply -f - >/dev/null
+}
+
+nodes_ready() {
+  local ready
+  ready=$("$bin/kubectl" --kubeconfig "$kubeconfig" get nodes --no-headers 2>/dev/null | grep -c ' Ready ' || true)
+  [ "$ready" -ge "$NODE_COUNT" ]
+}
+
+default_sa_exists() {
+  "$bin/kubectl" --kubeconfig "$kubeconfig" -n default get serviceaccount default >/dev/null 2>&1
+}
+
+up() {
+  bin=$("$root/hack/build-tools.sh")
+  if running; then
+    log "already running; kubeconfig: $kubeconfig"
+    return 0
+  fi
+  down_processes
+  mkdir -p "$pids" "$logs"
+  make_pki
+  write_kubeconfig "$kubeconfig" admin
+  write_kubeconfig "$state/controller-manager.kubeconfig" controller-manager
+  write_kubeconfig "$state/scheduler.kubeconfig" scheduler
+  write_kubeconfig "$state/kwok.kubeconfig" kwok
+  local started=$SECONDS
+
+  start etcd "$bin/etcd" --name herd --data-dir "$state/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+    --advertise-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "herd=http://127.0.0.1:$ETCD_PEER_PORT" \
+    --unsafe-no-fsync --quota-backend-bytes 4294967296 --log-level warn
+
+  start kube-apiserver "$bin/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
+    --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+    --client-ca-file "$pki/ca.crt" \
+    --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-cluster-ip-range 10.96.0.0/16 \
+    --authorization-mode Node,RBAC --allow-privileged=true \
+    --cert-dir "$state/apiserver-certs"
+
+  wait_for 120 "kube-apiserver becoming ready" api_healthy
+  log "kube-apiserver ready after $((SECONDS - started)) s"
+
+  start kube-controller-manager "$bin/kube-controller-manager" \
+    --kubeconfig "$state/controller-manager.kubeconfig" \
+    --authentication-kubeconfig "$state/controller-manager.kubeconfig" \
+    --authorization-kubeconfig "$state/controller-manager.kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port "$CONTROLLER_MANAGER_PORT" \
+    --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
+    --use-service-account-credentials=true --leader-elect=false \
+    --cluster-name herd-local --controllers '*,-nodeipam'
+
+  start kube-scheduler "$bin/kube-scheduler" \
+    --kubeconfig "$state/scheduler.kubeconfig" \
+    --authentication-kubeconfig "$state/scheduler.kubeconfig" \
+    --authorization-kubeconfig "$state/scheduler.kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" --leader-elect=false
+
+  start kwok "$bin/kwok" --kubeconfig "$state/kwok.kubeconfig" --config "$bin/../kwok-stages.yaml" \
+    --node-lease-duration-seconds 40 \
+    --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
+    --cidr 10.244.0.0/16 --node-ip 127.0.0.1 --server-address "127.0.0.1:$KWOK_PORT"
+
+  add_nodes
+  wait_for 60 "$NODE_COUNT kwok nodes becoming Ready" nodes_ready
+  wait_for 60 "the default ServiceAccount appearing" default_sa_exists
+  log "cluster up in $((SECONDS - started)) s; export KUBECONFIG=$kubeconfig"
+}
+
+down_processes() {
+  local f pid
+  # Every pidfile: the components, and anything else started against this cluster (the demo's
+  # operator). Each process leads its own process group (setsid): stop the whole group.
+  for f in "$pids"/*; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  done
+  for f in "$pids"/*; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    local deadline=$((SECONDS + 15))
+    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    rm -f "$f"
+  done
+}
+
+down() {
+  down_processes
+  rm -rf "$state/etcd" "$kubeconfig"
+  log "stopped"
+}
+
+status() {
+  bin=$("$root/hack/build-tools.sh" 2>/dev/null)
+  if running; then log "running; export KUBECONFIG=$kubeconfig"; else log "not running"; return 1; fi
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) die "usage: $0 up|down|status" ;;
+esac

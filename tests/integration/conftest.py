@@ -1,0 +1,53 @@
+"""The local cluster for integration tests: started once per session, a namespace per test.
+
+A cluster that cannot start fails every integration test with the reason; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support import cluster as local
+
+
+@pytest.fixture(scope="session")
+def kubectl_binary() -> Iterator[object]:
+    started_here = False
+    try:
+        binary = local.tools_bin() / "kubectl"
+        if not local.cluster_running():
+            local.cluster_up()
+            started_here = True
+    except local.ClusterUnavailable as error:
+        pytest.fail(f"the local cluster is required and could not start: {error}", pytrace=False)
+    yield binary
+    if started_here:
+        local.cluster_down()
+
+
+@pytest.fixture
+def kubectl(kubectl_binary, request) -> Iterator[local.Kubectl]:
+    readable = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
+    name = f"t-{readable}-{uuid.uuid4().hex[:6]}"
+    admin = local.Kubectl(kubectl_binary)
+    admin.run("create", "namespace", name, namespaced=False)
+    yield local.Kubectl(kubectl_binary, namespace=name)
+    admin.run("delete", "namespace", name, "--wait=false", namespaced=False, check=False)
+
+
+@pytest.fixture(scope="session")
+def herd_operator(kubectl_binary) -> Iterator[object]:
+    from tests.support import operator
+
+    admin = local.Kubectl(kubectl_binary)
+    try:
+        operator.install_crd(admin)
+        running = operator.start()
+    except (RuntimeError, AssertionError) as error:
+        pytest.fail(f"the Herd operator could not start: {error}", pytrace=False)
+    yield running
+    operator.stop(running)
