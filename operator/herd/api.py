@@ -1,0 +1,416 @@
+"""The WebService API, herd.dev/v1alpha1: declared once, here.
+
+The CRD (`herd.crd`), defaulting for offline rendering (`herd.model`), and `docs/api.md` all
+derive from these declarations; a test fails when the committed files drift from them.
+"""
+
+from __future__ import annotations
+
+from herd.schema import (
+    Rule,
+    Schema,
+    array,
+    boolean,
+    defaulted_object,
+    integer,
+    number,
+    obj,
+    string,
+    string_map,
+)
+
+GROUP = "herd.dev"
+VERSION = "v1alpha1"
+KIND = "WebService"
+PLURAL = "webservices"
+SINGULAR = "webservice"
+SHORT_NAMES = ("ws",)
+
+#: Longest WebService name: it names Services (DNS-1035 labels, 63 characters) and the
+#: `NAME-canary` objects of a rollout.
+MAX_NAME_LENGTH = 56
+
+_QUANTITY = Schema(
+    None,
+    "A Kubernetes quantity, such as 500m, 2, 256Mi.",
+    int_or_string=True,
+    max_length=64,
+    rules=(
+        Rule(
+            "isQuantity(string(self))",
+            "must be a Kubernetes quantity such as 500m, 1, 256Mi or 1Gi",
+        ),
+    ),
+)
+
+_RESOURCE_LIST = Schema(
+    "object",
+    "Amounts by resource name (cpu, memory, ephemeral-storage).",
+    values=_QUANTITY,
+    max_properties=16,
+)
+
+RESOURCES = obj(
+    "Compute resources of each app-server container. Herd sizes workers from the CPU limit "
+    "(else the request, else 1 CPU) and checks the worker count against the memory limit.",
+    {
+        "requests": _RESOURCE_LIST,
+        "limits": _RESOURCE_LIST,
+    },
+)
+
+ENV_VAR = obj(
+    "An environment variable (core/v1 EnvVar).",
+    {
+        "name": string("Name of the variable.", max_length=256),
+        "value": string("Literal value."),
+        "valueFrom": obj(
+            "Source of the value (core/v1 EnvVarSource), passed through as written.",
+            preserve_unknown=True,
+        ),
+    },
+    required=("name",),
+)
+
+SERVER = obj(
+    "How the app server runs. Every field is optional: `auto` and 0 mean Herd derives the value "
+    "from the interface, the workload and the pod's resources (see docs/tuning.md).",
+    {
+        "workload": string(
+            "What a request mostly does: `io` (waits on databases and APIs), "
+            "`cpu` (computes), or `mixed`.",
+            enum=("io", "cpu", "mixed"),
+            default="mixed",
+        ),
+        "workerClass": string(
+            "Worker type: `sync` and `gthread` (threads) and `gevent` serve "
+            "WSGI apps, `uvicorn` serves ASGI apps; `auto` picks from the "
+            "interface and workload.",
+            enum=("auto", "sync", "gthread", "gevent", "uvicorn"),
+            default="auto",
+        ),
+        "workers": integer(
+            "Worker processes per pod; 0 derives them from the CPU limit.",
+            minimum=0,
+            maximum=64,
+            default=0,
+        ),
+        "threads": integer(
+            "Threads per gthread worker; 0 derives them from the workload.",
+            minimum=0,
+            maximum=256,
+            default=0,
+        ),
+        "timeoutSeconds": integer(
+            "A request running longer than this is aborted (the worker is "
+            "restarted). The ingress read timeout is set above it.",
+            minimum=1,
+            maximum=3600,
+            default=30,
+        ),
+        "gracefulTimeoutSeconds": integer(
+            "Time in-flight requests get to finish after SIGTERM.",
+            minimum=1,
+            maximum=3600,
+            default=30,
+        ),
+        "keepAliveSeconds": integer(
+            "Idle keep-alive of client connections; 0 picks a value "
+            "longer than the ingress's upstream keep-alive (60 s).",
+            minimum=0,
+            maximum=3600,
+            default=0,
+        ),
+        "maxRequests": integer(
+            "Requests after which a worker is replaced, bounding memory "
+            "leaks (with 10% jitter); 0 picks a default.",
+            minimum=0,
+            maximum=10_000_000,
+            default=0,
+        ),
+    },
+    rules=(
+        Rule(
+            "self.threads <= 1 || self.workerClass in ['auto', 'gthread']",
+            "threads > 1 needs workerClass gthread (or auto)",
+        ),
+    ),
+)
+
+
+INGRESS = obj(
+    "Expose the service through an nginx Ingress. Without it, no Ingress is created.",
+    {
+        "host": string(
+            "Host name the Ingress serves.",
+            max_length=253,
+            pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        ),
+        "path": string(
+            "Path prefix routed to the service.", default="/", pattern="^/", max_length=1024
+        ),
+        "className": string("IngressClass of the controller.", default="nginx", max_length=253),
+        "tlsSecretName": string(
+            "Secret holding the TLS certificate for the host; enables HTTPS.", max_length=253
+        ),
+        "maxBodySize": Schema(
+            None,
+            "Largest request body the ingress accepts (ingress-nginx proxy-body-size).",
+            default="1m",
+            int_or_string=True,
+            max_length=64,
+            rules=(
+                Rule(
+                    "isQuantity(string(self)) || string(self).matches('^[0-9]+[kKmMgG]?$')",
+                    "must be a size such as 1m, 512k or 10m",
+                ),
+            ),
+        ),
+        "annotations": string_map(
+            "Extra Ingress annotations, merged over the ones Herd derives (yours win).",
+            max_properties=64,
+        ),
+    },
+    required=("host",),
+)
+
+AUTOSCALING = obj(
+    "Scale replicas on requests per minute and error rate read from Prometheus.",
+    {
+        "enabled": boolean(
+            "Let Herd own `spec.replicas` through the scale subresource.", default=False
+        ),
+        "minReplicas": integer("Fewest replicas.", minimum=1, maximum=1000, default=1),
+        "maxReplicas": integer("Most replicas.", minimum=1, maximum=1000, default=10),
+        "targetRPMPerReplica": integer(
+            "Requests per minute one replica should serve.",
+            minimum=1,
+            maximum=10_000_000,
+            default=600,
+        ),
+        "maxErrorRate": number(
+            "Fraction of 5xx responses (0..1) above which Herd never scales in.",
+            minimum=0,
+            maximum=1,
+            default=0.05,
+        ),
+        "scaleDownStabilizationSeconds": integer(
+            "Scale in only to the highest recommendation of this window.",
+            minimum=0,
+            maximum=3600,
+            default=300,
+        ),
+    },
+    rules=(
+        Rule("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas"),
+    ),
+)
+
+
+_DURATION_RULE = Rule(
+    "type(self) == int || string(self).matches('^([0-9]+(ms|s|m|h))+$')",
+    "duration must be seconds (60) or a Go-style duration such as 30s, 5m or 1h30m",
+)
+
+CANARY_STEP = obj(
+    "One step: set the canary's traffic weight, or pause.",
+    {
+        "setWeight": integer("Percent of traffic sent to the canary.", minimum=0, maximum=100),
+        "pause": obj(
+            "Wait: for `duration`, or without one until `herd promote`.",
+            {
+                "duration": Schema(
+                    None,
+                    "How long to wait: seconds, or a duration like 5m.",
+                    int_or_string=True,
+                    max_length=64,
+                    rules=(_DURATION_RULE,),
+                )
+            },
+        ),
+    },
+    rules=(
+        Rule(
+            "has(self.setWeight) != has(self.pause)",
+            "each step sets exactly one of setWeight or pause",
+        ),
+    ),
+)
+
+ANALYSIS = obj(
+    "Automatic checks of the canary's own metrics at every interval.",
+    {
+        "intervalSeconds": integer("Time between checks.", minimum=5, maximum=3600, default=30),
+        "maxErrorRate": number(
+            "Highest passing fraction of 5xx responses (0..1).", minimum=0, maximum=1, default=0.01
+        ),
+        "maxP99LatencyMs": integer(
+            "Highest passing p99 latency in ms; 0 skips the check.",
+            minimum=0,
+            maximum=3_600_000,
+            default=0,
+        ),
+        "minRequests": integer(
+            "Fewer requests than this in an interval is inconclusive, never a pass.",
+            minimum=0,
+            maximum=10_000_000,
+            default=50,
+        ),
+        "failureLimit": integer(
+            "Failed checks that roll the canary back.", minimum=1, maximum=100, default=2
+        ),
+    },
+)
+
+
+CANARY = obj(
+    "Roll out a changed pod template as a canary with weighted traffic steps. Without it, a "
+    "change is a plain rolling update.",
+    {
+        "steps": array("The rollout plan, in order.", CANARY_STEP, min_items=1, max_items=50),
+        "analysis": defaulted_object(ANALYSIS),
+        "progressDeadlineSeconds": integer(
+            "A rollout making no progress this long fails and rolls back.",
+            minimum=30,
+            maximum=86_400,
+            default=600,
+        ),
+    },
+    required=("steps",),
+)
+
+SPEC = obj(
+    "The desired state of a Python web service.",
+    {
+        "image": string(
+            "Container image holding the app and herd-runtime.",
+            max_length=1024,
+            pattern=r"^[^\s]+$",
+        ),
+        "imagePullPolicy": string(
+            "When the kubelet pulls the image.", enum=("Always", "IfNotPresent", "Never")
+        ),
+        "app": string(
+            "The application object as `module:callable`, e.g. `shop.main:app`.", max_length=512
+        ),
+        "interface": string(
+            "`wsgi` (Flask, Django) or `asgi` (FastAPI, Starlette).",
+            enum=("wsgi", "asgi"),
+            default="wsgi",
+        ),
+        "port": integer(
+            "Port the app server listens on.", minimum=1024, maximum=65535, default=8000
+        ),
+        "metricsPort": integer(
+            "Port serving Prometheus metrics, apart from the app.",
+            minimum=1024,
+            maximum=65535,
+            default=9102,
+        ),
+        "replicas": integer(
+            "Desired pods. Owned by the autoscaler when autoscaling is enabled.",
+            minimum=0,
+            maximum=1000,
+            default=1,
+        ),
+        "env": array(
+            "Environment variables of the app container.",
+            ENV_VAR,
+            list_map_keys=("name",),
+            max_items=256,
+        ),
+        "resources": RESOURCES,
+        "healthPath": string(
+            "HTTP path of the readiness, liveness and startup probes.",
+            default="/healthz",
+            pattern="^/",
+            max_length=1024,
+        ),
+        "server": defaulted_object(SERVER),
+        "ingress": INGRESS,
+        "autoscaling": defaulted_object(AUTOSCALING),
+        "canary": CANARY,
+    },
+    required=("image", "app"),
+    rules=(
+        Rule(
+            r"self.app.matches('^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*"
+            r":[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\(.*\\))?$')",
+            "app must be module:callable, for example shop.main:app",
+            field_path=".app",
+        ),
+        Rule("self.port != self.metricsPort", "port and metricsPort must differ"),
+        Rule(
+            "self.server.workerClass in ['auto', 'uvicorn'] || self.interface == 'wsgi'",
+            "an asgi app needs workerClass uvicorn (or auto)",
+        ),
+        Rule(
+            "self.server.workerClass != 'uvicorn' || self.interface == 'asgi'",
+            "workerClass uvicorn serves asgi apps: set interface: asgi",
+        ),
+    ),
+)
+
+CONDITION = obj(
+    "A condition in the Kubernetes convention.",
+    {
+        "type": string("Ready, Progressing or Degraded."),
+        "status": string("True, False or Unknown.", enum=("True", "False", "Unknown")),
+        "reason": string("One CamelCase word for tools."),
+        "message": string("What happened, for people."),
+        "observedGeneration": integer("The generation this condition describes."),
+        "lastTransitionTime": string("When status last changed."),
+    },
+    required=("type", "status"),
+)
+
+SERVER_STATUS = obj(
+    "The app-server configuration Herd resolved and runs.",
+    {
+        "workerClass": string("Resolved worker class."),
+        "workers": integer("Worker processes per pod."),
+        "threads": integer("Threads per worker."),
+        "keepAliveSeconds": integer("Keep-alive of client connections."),
+        "timeoutSeconds": integer("Request timeout."),
+        "gracefulTimeoutSeconds": integer("Drain time after SIGTERM."),
+        "maxRequests": integer("Requests before a worker is replaced (0: never)."),
+        "maxRequestsJitter": integer("Random extra requests, so workers do not restart together."),
+        "cpu": number("CPUs the sizing assumed (limit, else request, else 1)."),
+        "memoryBytes": integer("Memory the sizing checked against (limit, else request)."),
+    },
+)
+
+STATUS = obj(
+    "What Herd observed and did.",
+    {
+        "observedGeneration": integer("The spec generation this status describes."),
+        "conditions": array("Ready, Progressing and Degraded.", CONDITION, list_map_keys=("type",)),
+        "replicas": integer("Pods of the stable Deployment."),
+        "readyReplicas": integer("Ready pods of the stable Deployment."),
+        "updatedReplicas": integer("Pods running the current revision."),
+        "selector": string("Label selector of the pods (for the scale subresource)."),
+        "url": string("Where the service is reachable."),
+        "revision": string("Hash of the current pod template."),
+        "server": SERVER_STATUS,
+    },
+)
+
+ROOT = obj(
+    "A Python web service run by Herd: tuned app servers, a Service, an optional Ingress, "
+    "autoscaling and canary rollouts.",
+    # apiVersion, kind and metadata are implicit: a CRD may not describe them.
+    {
+        "spec": SPEC,
+        "status": STATUS,
+    },
+    required=("spec",),
+    rules=(
+        Rule(
+            f"self.metadata.name.size() <= {MAX_NAME_LENGTH} && "
+            "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+            f"metadata.name must be a DNS-1035 label of at most {MAX_NAME_LENGTH} characters "
+            "(lowercase letters, digits, '-', starting with a letter): it names Services and "
+            "the NAME-canary objects",
+        ),
+    ),
+)

@@ -1,0 +1,160 @@
+"""`herd`: run the operator, and offline tools (the CRD, tuning, rendering)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from herd import model, render, tuning
+from herd.crd import webservice_crd
+from herd.status import server_status
+
+
+def _dump(objects: Sequence[dict[str, Any]]) -> str:
+    return yaml.safe_dump_all(objects, sort_keys=False, default_flow_style=False)
+
+
+def cmd_operator(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import kopf
+    from prometheus_client import start_http_server
+
+    from herd import handlers  # noqa: F401  (registers the handlers)
+
+    kopf.configure(
+        verbose=args.verbose,
+        log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL,
+    )
+    if args.metrics_port:
+        start_http_server(args.metrics_port, addr=args.metrics_address)
+    asyncio.run(
+        kopf.operator(
+            clusterwide=not args.namespace,
+            namespaces=args.namespace or (),
+            standalone=args.standalone,
+            # Naming a peering makes it mandatory: replicas wait for the KopfPeering CRD.
+            peering_name=None if args.standalone else args.peering,
+            liveness_endpoint=args.liveness or None,
+        )
+    )
+    return 0
+
+
+def cmd_crd(_: argparse.Namespace) -> int:
+    sys.stdout.write(_dump([webservice_crd()]))
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    requests = {k: v for k, v in (("cpu", args.cpu_request), ("memory", args.memory_request)) if v}
+    limits = {k: v for k, v in (("cpu", args.cpu), ("memory", args.memory)) if v}
+    spec = model.ServerSpec(workload=args.workload, worker_class=args.worker_class)
+    config = tuning.resolve(
+        args.interface, spec, model.Resources(requests, limits), behind_ingress=args.ingress
+    )
+    out = {
+        "server": server_status(config),
+        "ingressReadTimeoutSeconds": config.ingress_read_timeout_seconds,
+        "terminationGracePeriodSeconds": config.termination_grace_period_seconds,
+        "advice": [{"reason": a.reason, "message": a.message} for a in config.advice],
+    }
+    sys.stdout.write(
+        json.dumps(out, indent=2) + "\n"
+        if args.output == "json"
+        else yaml.safe_dump(out, sort_keys=False)
+    )
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    with open(args.file) if args.file != "-" else sys.stdin as stream:
+        documents = [d for d in yaml.safe_load_all(stream) if d]
+    objects = []
+    for document in documents:
+        if document.get("kind") != "WebService":
+            continue
+        document.setdefault("metadata", {}).setdefault("namespace", args.namespace)
+        document["metadata"].setdefault("uid", "00000000-0000-0000-0000-000000000000")
+        try:
+            ws = model.parse(document)
+        except model.InvalidSpec as error:
+            print(f"herd render: {document['metadata'].get('name')}: {error}", file=sys.stderr)
+            return 1
+        objects.extend(render.desired(ws).objects)
+    sys.stdout.write(_dump(objects))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="herd", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("operator", help="run the operator")
+    run.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        help="watch only this namespace (repeatable); default: all namespaces",
+    )
+    run.add_argument(
+        "--standalone",
+        action="store_true",
+        help="no peering: run even if another operator is active",
+    )
+    run.add_argument(
+        "--peering",
+        default="herd",
+        help="KopfPeering object shared by replicas, so one of them is active",
+    )
+    run.add_argument(
+        "--liveness",
+        default="http://0.0.0.0:8080/healthz",
+        help="liveness endpoint URL (empty to disable)",
+    )
+    run.add_argument("--metrics-port", type=int, default=9090, help="Prometheus metrics port")
+    run.add_argument("--metrics-address", default="0.0.0.0")
+    run.add_argument("--log-format", choices=("text", "json"), default="text")
+    run.add_argument("-v", "--verbose", action="store_true")
+    run.set_defaults(func=cmd_operator)
+
+    crd = commands.add_parser("crd", help="print the WebService CRD")
+    crd.set_defaults(func=cmd_crd)
+
+    tune = commands.add_parser("tune", help="print the server configuration Herd would choose")
+    tune.add_argument("--interface", choices=("wsgi", "asgi"), default="wsgi")
+    tune.add_argument("--workload", choices=("io", "cpu", "mixed"), default="mixed")
+    tune.add_argument(
+        "--worker-class", default="auto", choices=("auto", "sync", "gthread", "gevent", "uvicorn")
+    )
+    tune.add_argument("--cpu", help="CPU limit, e.g. 500m or 2")
+    tune.add_argument("--memory", help="memory limit, e.g. 512Mi")
+    tune.add_argument("--cpu-request")
+    tune.add_argument("--memory-request")
+    tune.add_argument("--ingress", action="store_true", help="behind an ingress")
+    tune.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml")
+    tune.set_defaults(func=cmd_tune)
+
+    rend = commands.add_parser("render", help="print the objects Herd would create (offline)")
+    rend.add_argument("-f", "--file", required=True, help="WebService manifest ('-': stdin)")
+    rend.add_argument("-n", "--namespace", default="default")
+    rend.set_defaults(func=cmd_render)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except model.InvalidSpec as error:
+        print(f"herd: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""The Deployment, Service and PodDisruptionBudget of one track of a WebService."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from herd.model import WebService
+from herd.render import meta
+from herd.tuning import PRE_STOP_SLEEP_SECONDS, ServerConfig
+
+CONTAINER = "app"
+METRICS_DIR = "/run/herd/metrics"
+TMP_DIR = "/tmp"
+#: UID/GID of the app user in Herd's images; any non-root UID works for images that allow it.
+APP_UID = 10001
+#: tmpfs sizes; memory-backed volumes count against the container's memory limit.
+TMP_SIZE = "64Mi"
+METRICS_SIZE = "32Mi"
+
+_GUNICORN_CLASS = {
+    "sync": "sync",
+    "gthread": "gthread",
+    "gevent": "gevent",
+    "uvicorn": "uvicorn_worker.UvicornWorker",
+}
+
+
+def server_args(ws: WebService, config: ServerConfig) -> list[str]:
+    """The app-server command line: herd-serve execs exactly this, so the pod spec shows
+    every tuning value that runs."""
+    args = [
+        "gunicorn",
+        "--config",
+        "python:herd_runtime.gunicorn_config",
+        "--bind",
+        f"0.0.0.0:{ws.port}",
+        "--worker-class",
+        _GUNICORN_CLASS[config.worker_class],
+        "--workers",
+        str(config.workers),
+    ]
+    if config.worker_class == "gthread":
+        args += ["--threads", str(config.threads)]
+    args += [
+        "--timeout",
+        str(config.timeout_seconds),
+        "--graceful-timeout",
+        str(config.graceful_timeout_seconds),
+        "--keep-alive",
+        str(config.keep_alive_seconds),
+        "--max-requests",
+        str(config.max_requests),
+        "--max-requests-jitter",
+        str(config.max_requests_jitter),
+        # The heartbeat file is fchmod-ed every second: keep it on tmpfs, not the overlay disk.
+        "--worker-tmp-dir",
+        TMP_DIR,
+        # Only the Service (and the ingress behind it) reaches the pod: trust its X-Forwarded-*.
+        "--forwarded-allow-ips",
+        "*",
+        ws.app,
+    ]
+    return args
+
+
+def _env(ws: WebService, config: ServerConfig) -> list[dict[str, Any]]:
+    herd_env = [
+        {"name": "WEB_CONCURRENCY", "value": str(config.workers)},
+        {"name": "PROMETHEUS_MULTIPROC_DIR", "value": METRICS_DIR},
+        {"name": "HERD_METRICS_PORT", "value": str(ws.metrics_port)},
+        {"name": "HERD_HEALTH_PATH", "value": ws.health_path},
+    ]
+    user_names = {item["name"] for item in ws.env}
+    # The user's value wins over Herd's for the same name: nothing they wrote is overwritten.
+    return [e for e in herd_env if e["name"] not in user_names] + [dict(e) for e in ws.env]
+
+
+def _probe(ws: WebService, period: int, failures: int, timeout: int = 2) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": ws.health_path, "port": "http"},
+        "periodSeconds": period,
+        "failureThreshold": failures,
+        "timeoutSeconds": timeout,
+    }
+
+
+def _resources(ws: WebService) -> dict[str, Any]:
+    resources: dict[str, Any] = {}
+    if ws.resources.requests:
+        resources["requests"] = dict(ws.resources.requests)
+    if ws.resources.limits:
+        resources["limits"] = dict(ws.resources.limits)
+    return resources
+
+
+def pod_template(ws: WebService, config: ServerConfig, track: str = "stable") -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": ws.image,
+        "command": ["herd-serve"],
+        "args": server_args(ws, config),
+        "env": _env(ws, config),
+        "ports": [
+            {"name": "http", "containerPort": ws.port, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": ws.metrics_port, "protocol": "TCP"},
+        ],
+        "readinessProbe": _probe(ws, period=5, failures=3),
+        "livenessProbe": _probe(ws, period=10, failures=6, timeout=5),
+        # Up to two minutes to import the app before liveness applies.
+        "startupProbe": _probe(ws, period=2, failures=60),
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SLEEP_SECONDS}}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": TMP_DIR},
+            {"name": "metrics", "mountPath": METRICS_DIR},
+        ],
+    }
+    if ws.image_pull_policy:
+        container["imagePullPolicy"] = ws.image_pull_policy
+    resources = _resources(ws)
+    if resources:
+        container["resources"] = resources
+    return {
+        "metadata": {
+            "labels": meta.labels(ws, track),
+            "annotations": {
+                "prometheus.io/scrape": "true",
+                "prometheus.io/port": str(ws.metrics_port),
+                "prometheus.io/path": "/metrics",
+            },
+        },
+        "spec": {
+            "containers": [container],
+            "terminationGracePeriodSeconds": config.termination_grace_period_seconds,
+            "enableServiceLinks": False,
+            "automountServiceAccountToken": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": APP_UID,
+                "runAsGroup": APP_UID,
+                "fsGroup": APP_UID,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "volumes": [
+                {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": TMP_SIZE}},
+                {"name": "metrics", "emptyDir": {"medium": "Memory", "sizeLimit": METRICS_SIZE}},
+            ],
+            "topologySpreadConstraints": [
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "kubernetes.io/hostname",
+                    "whenUnsatisfiable": "ScheduleAnyway",
+                    "labelSelector": {"matchLabels": meta.selector(ws, track)},
+                }
+            ],
+        },
+    }
+
+
+def deployment(
+    ws: WebService,
+    config: ServerConfig,
+    replicas: int,
+    name: str | None = None,
+    track: str = "stable",
+) -> dict[str, Any]:
+    template = pod_template(ws, config, track)
+    revision = meta.revision(template)
+    template["metadata"]["labels"][meta.REVISION_LABEL] = revision
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta.metadata(ws, name or ws.name, track),
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": meta.selector(ws, track)},
+            "revisionHistoryLimit": 5,
+            "strategy": {
+                "type": "RollingUpdate",
+                # Never drop below the desired count: new pods come up before old ones leave.
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"},
+            },
+            "template": template,
+        },
+    }
+
+
+def service(ws: WebService, name: str | None = None, track: str = "stable") -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta.metadata(ws, name or ws.name, track),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": meta.selector(ws, track),
+            "ports": [
+                {"name": "http", "port": ws.port, "targetPort": "http", "protocol": "TCP"},
+                {
+                    "name": "metrics",
+                    "port": ws.metrics_port,
+                    "targetPort": "metrics",
+                    "protocol": "TCP",
+                },
+            ],
+        },
+    }
+
+
+def pod_disruption_budget(ws: WebService) -> dict[str, Any]:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": meta.metadata(ws, ws.name),
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": meta.selector(ws)},
+            # A pod that is not Ready protects nothing: let drains evict it.
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+        },
+    }

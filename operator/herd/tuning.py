@@ -1,0 +1,173 @@
+"""Worker-type tuning: the app-server configuration for a pod, from the pod's own resources.
+
+Every rule lives here, each constant with its reason; docs/tuning.md explains them and
+bench/dataplane measures them. CPU comes from the container's limit, else its request, else
+1 CPU, never from the node: gunicorn's and uvicorn's own defaults read the node's cores
+(`multiprocessing.cpu_count()`), which gave 129 workers in a 1-CPU pod (gunicorn #2028).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from herd.model import Interface, Resources, ServerSpec, quantity
+
+#: ingress-nginx keeps idle upstream connections this long (`upstream-keepalive-timeout`).
+INGRESS_UPSTREAM_KEEPALIVE_SECONDS = 60
+#: The app must keep idle connections open longer than the proxy, or the proxy reuses a
+#: connection the app has just closed and the client gets a 502.
+AUTO_KEEPALIVE_SECONDS = 75
+#: The ingress waits this much longer than the app's request timeout, so the app (which knows
+#: the request) times out first and the proxy never cuts a response the app is still sending.
+INGRESS_READ_TIMEOUT_MARGIN_SECONDS = 10
+#: Threads per gthread worker: io-bound requests mostly wait, so threads overlap the waits;
+#: mixed requests also hold the GIL, so fewer threads contend for it.
+THREADS_PER_WORKER = {"io": 8, "mixed": 4, "cpu": 1}
+#: Recycling workers bounds slow memory leaks; the jitter keeps workers from restarting at once.
+AUTO_MAX_REQUESTS = 5000
+MAX_REQUESTS_JITTER_FRACTION = 0.1
+#: Estimated resident memory of one worker of a small app and of the gunicorn arbiter (MiB).
+#: Refined by bench/dataplane; used to keep auto-sized workers inside the memory limit.
+WORKER_MEMORY_MIB = {"sync": 50, "gthread": 60, "gevent": 60, "uvicorn": 70}
+ARBITER_MEMORY_MIB = 30
+#: Auto-sized workers must fit this fraction of the memory limit (the rest is headroom for
+#: request buffers and the tmpfs metrics directory, which counts against the limit).
+AUTO_MEMORY_BUDGET = 0.8
+#: Seconds a terminating pod keeps serving before SIGTERM: ingress-nginx learns of endpoint
+#: removal asynchronously, and requests sent meanwhile must still succeed.
+PRE_STOP_SLEEP_SECONDS = 5
+#: Slack between the app's graceful drain and the kubelet's SIGKILL.
+TERMINATION_MARGIN_SECONDS = 5
+
+MIB = 2**20
+
+
+@dataclass(frozen=True)
+class Advice:
+    """A configuration risk users should fix; surfaced as a Degraded reason and an Event."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    worker_class: str
+    workers: int
+    threads: int
+    keep_alive_seconds: int
+    timeout_seconds: int
+    graceful_timeout_seconds: int
+    max_requests: int
+    max_requests_jitter: int
+    cpu: float
+    memory_bytes: int | None
+    advice: tuple[Advice, ...] = ()
+
+    @property
+    def ingress_read_timeout_seconds(self) -> int:
+        return self.timeout_seconds + INGRESS_READ_TIMEOUT_MARGIN_SECONDS
+
+    @property
+    def termination_grace_period_seconds(self) -> int:
+        return PRE_STOP_SLEEP_SECONDS + self.graceful_timeout_seconds + TERMINATION_MARGIN_SECONDS
+
+    def estimated_memory_bytes(self) -> int:
+        return (ARBITER_MEMORY_MIB + self.workers * WORKER_MEMORY_MIB[self.worker_class]) * MIB
+
+
+def pod_cpu(resources: Resources) -> float:
+    """CPUs the pod may use: the limit, else the request, else 1."""
+    for source in (resources.limits, resources.requests):
+        if "cpu" in source:
+            return float(quantity(source["cpu"]))
+    return 1.0
+
+
+def pod_memory_bytes(resources: Resources) -> int | None:
+    for source in (resources.limits, resources.requests):
+        if "memory" in source:
+            return int(quantity(source["memory"]))
+    return None
+
+
+def worker_class_for(interface: Interface, spec: ServerSpec) -> str:
+    if spec.worker_class != "auto":
+        return spec.worker_class
+    if interface == "asgi":
+        return "uvicorn"  # an event loop per process; ASGI apps need an async server
+    return "sync" if spec.workload == "cpu" else "gthread"
+
+
+def _auto_workers(worker_class: str, workload: str, cpu: float) -> int:
+    # A process runs Python on one core at a time (the GIL): one per whole CPU of the limit.
+    cores = max(1, math.ceil(cpu - 0.01))
+    if worker_class == "sync" and workload != "cpu":
+        return 2 * cores + 1  # sync workers block while waiting: extra ones overlap the waits
+    if worker_class == "gthread" and workload == "mixed":
+        return cores + 1  # a compute-heavy request must not stall the only process's threads
+    return cores
+
+
+def resolve(
+    interface: Interface, spec: ServerSpec, resources: Resources, behind_ingress: bool = False
+) -> ServerConfig:
+    """The configuration Herd runs: explicit values win, `auto`/0 are derived."""
+    cpu = pod_cpu(resources)
+    memory = pod_memory_bytes(resources)
+    worker_class = worker_class_for(interface, spec)
+    workers = spec.workers or _auto_workers(worker_class, spec.workload, cpu)
+    if not spec.workers and memory is not None:
+        per_worker = WORKER_MEMORY_MIB[worker_class] * MIB
+        budget = AUTO_MEMORY_BUDGET * memory - ARBITER_MEMORY_MIB * MIB
+        workers = max(1, min(workers, int(budget // per_worker)))
+    if worker_class == "gthread":
+        threads = spec.threads or THREADS_PER_WORKER[spec.workload]
+    else:
+        threads = 1
+    keep_alive = spec.keep_alive_seconds or AUTO_KEEPALIVE_SECONDS
+    max_requests = spec.max_requests or AUTO_MAX_REQUESTS
+    config = ServerConfig(
+        worker_class=worker_class,
+        workers=workers,
+        threads=threads,
+        keep_alive_seconds=keep_alive,
+        timeout_seconds=spec.timeout_seconds,
+        graceful_timeout_seconds=spec.graceful_timeout_seconds,
+        max_requests=max_requests,
+        max_requests_jitter=int(max_requests * MAX_REQUESTS_JITTER_FRACTION),
+        cpu=cpu,
+        memory_bytes=memory,
+    )
+    return _with_advice(config, behind_ingress)
+
+
+def _with_advice(config: ServerConfig, behind_ingress: bool) -> ServerConfig:
+    advice = []
+    if config.memory_bytes is not None and config.estimated_memory_bytes() > config.memory_bytes:
+        advice.append(
+            Advice(
+                "MemoryOvercommit",
+                f"{config.workers} {config.worker_class} workers need about "
+                f"{config.estimated_memory_bytes() // MIB}Mi but the memory limit is "
+                f"{config.memory_bytes // MIB}Mi: expect OOM kills; lower server.workers or raise "
+                "resources.limits.memory",
+            )
+        )
+    keeps_alive = config.worker_class != "sync"  # gunicorn's sync worker closes every connection
+    if (
+        behind_ingress
+        and keeps_alive
+        and config.keep_alive_seconds <= INGRESS_UPSTREAM_KEEPALIVE_SECONDS
+    ):
+        advice.append(
+            Advice(
+                "KeepAliveTooShort",
+                f"server.keepAliveSeconds {config.keep_alive_seconds} is not longer than the "
+                f"ingress's upstream keep-alive ({INGRESS_UPSTREAM_KEEPALIVE_SECONDS}s): the proxy "
+                "will reuse connections the app closed and clients will see 502s; set it above "
+                f"{INGRESS_UPSTREAM_KEEPALIVE_SECONDS} or to 0",
+            )
+        )
+    return replace(config, advice=tuple(advice))

@@ -1,0 +1,167 @@
+"""Bad WebServices: rejected at admission with a clear message, or reported Degraded with a
+reason, while a good WebService beside them keeps being served."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests.support.cluster import Kubectl, eventually
+
+BASE = {"image": "web:1", "app": "app.main:app"}
+
+
+def manifest(name: str, spec: dict) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "herd.dev/v1alpha1",
+            "kind": "WebService",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+    )
+
+
+def without(key: str) -> dict:
+    return {k: v for k, v in BASE.items() if k != key}
+
+
+REJECTED = [
+    ("no-image", without("image"), "spec.image: Required value"),
+    ("no-app", without("app"), "spec.app: Required value"),
+    ("image-with-space", {**BASE, "image": " web:1"}, "spec.image: Invalid value"),
+    ("app-no-callable", {**BASE, "app": "shop.main"}, "app must be module:callable"),
+    ("app-bad-chars", {**BASE, "app": "shop-main:app"}, "app must be module:callable"),
+    ("bad-interface", {**BASE, "interface": "cgi"}, 'Unsupported value: "cgi"'),
+    ("low-port", {**BASE, "port": 80}, "should be greater than or equal to 1024"),
+    ("same-ports", {**BASE, "port": 9102}, "port and metricsPort must differ"),
+    ("negative-replicas", {**BASE, "replicas": -1}, "should be greater than or equal to 0"),
+    ("bad-workload", {**BASE, "server": {"workload": "gpu"}}, 'Unsupported value: "gpu"'),
+    (
+        "uvicorn-on-wsgi",
+        {**BASE, "server": {"workerClass": "uvicorn"}},
+        "workerClass uvicorn serves asgi apps",
+    ),
+    (
+        "sync-on-asgi",
+        {**BASE, "interface": "asgi", "server": {"workerClass": "sync"}},
+        "an asgi app needs workerClass uvicorn",
+    ),
+    (
+        "threads-on-sync",
+        {**BASE, "server": {"workerClass": "sync", "threads": 4}},
+        "threads > 1 needs workerClass gthread",
+    ),
+    (
+        "too-many-workers",
+        {**BASE, "server": {"workers": 500}},
+        "should be less than or equal to 64",
+    ),
+    (
+        "cpu-not-quantity",
+        {**BASE, "resources": {"limits": {"cpu": "lots"}}},
+        "must be a Kubernetes quantity",
+    ),
+    ("health-no-slash", {**BASE, "healthPath": "healthz"}, "spec.healthPath: Invalid value"),
+    ("ingress-no-host", {**BASE, "ingress": {"path": "/"}}, "spec.ingress.host: Required value"),
+    (
+        "ingress-bad-host",
+        {**BASE, "ingress": {"host": "Shop_Example"}},
+        "spec.ingress.host: Invalid value",
+    ),
+    (
+        "min-over-max",
+        {**BASE, "autoscaling": {"minReplicas": 5, "maxReplicas": 2}},
+        "minReplicas must not exceed maxReplicas",
+    ),
+    (
+        "error-rate-over-1",
+        {**BASE, "autoscaling": {"maxErrorRate": 1.5}},
+        "should be less than or equal to 1",
+    ),
+    (
+        "weight-over-100",
+        {**BASE, "canary": {"steps": [{"setWeight": 150}]}},
+        "should be less than or equal to 100",
+    ),
+    (
+        "step-both",
+        {**BASE, "canary": {"steps": [{"setWeight": 10, "pause": {}}]}},
+        "each step sets exactly one of setWeight or pause",
+    ),
+    (
+        "step-neither",
+        {**BASE, "canary": {"steps": [{}]}},
+        "each step sets exactly one of setWeight or pause",
+    ),
+    ("no-steps", {**BASE, "canary": {"steps": []}}, "should have at least 1 items"),
+    (
+        "bad-duration",
+        {**BASE, "canary": {"steps": [{"pause": {"duration": "ten"}}]}},
+        "duration must be seconds",
+    ),
+    ("Upper-Name", BASE, "a lowercase RFC 1123 subdomain"),
+    ("9starts-with-digit", BASE, "metadata.name must be a DNS-1035 label"),
+    ("a" * 57, BASE, "metadata.name must be a DNS-1035 label of at most 56"),
+]
+
+
+@pytest.mark.parametrize(("name", "spec", "message"), REJECTED, ids=[r[0][:30] for r in REJECTED])
+def test_rejected_at_admission(herd_operator, kubectl: Kubectl, name, spec, message):
+    result = kubectl.run("apply", "-f", "-", stdin=manifest(name, spec), check=False)
+    assert result.returncode != 0, f"{name} was accepted"
+    assert message in result.stderr
+
+
+DEGRADED = [
+    # The API server rejects the Deployment Herd renders from it.
+    (
+        "bad-env-source",
+        {**BASE, "env": [{"name": "X", "valueFrom": {"fieldRef": {"fieldPath": "spec.bogus"}}}]},
+        "ApplyFailed",
+        "Deployment bad-env-source",
+    ),
+    (
+        "request-over-limit",
+        {**BASE, "resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}},
+        "ApplyFailed",
+        "must be less than or equal to cpu limit",
+    ),
+    # Served, but the configuration is risky: workers will not fit in memory.
+    (
+        "memory-overcommit",
+        {**BASE, "server": {"workers": 16}, "resources": {"limits": {"memory": "128Mi"}}},
+        "MemoryOvercommit",
+        "expect OOM kills",
+    ),
+    (
+        "short-keepalive",
+        {**BASE, "server": {"keepAliveSeconds": 5}, "ingress": {"host": "ka.example.com"}},
+        "KeepAliveTooShort",
+        "clients will see 502s",
+    ),
+]
+
+
+def test_degraded_with_a_reason_while_a_good_one_is_served(herd_operator, kubectl: Kubectl):
+    for name, spec, _, _ in DEGRADED:
+        kubectl.apply(manifest(name, spec))
+    kubectl.apply(manifest("good", {**BASE, "replicas": 2}))
+
+    def degraded(name: str):
+        ws = kubectl.get("webservice", name)
+        found = [c for c in ws.get("status", {}).get("conditions", []) if c["type"] == "Degraded"]
+        return found and found[0]["status"] == "True" and found[0]
+
+    for name, _, reason, message in DEGRADED:
+        found = eventually(lambda n=name: degraded(n), timeout=30, what=f"{name} Degraded")
+        assert found["reason"] == reason
+        assert message in found["message"]
+    kubectl.run("wait", "--for", "condition=Ready", "webservice/good", "--timeout=60s")
+    # The operator is alive and still reacts to changes.
+    kubectl.run("scale", "webservice/good", "--replicas", "3")
+    eventually(
+        lambda: kubectl.get("deployment", "good")["spec"]["replicas"] == 3,
+        timeout=20,
+        what="good scaled to 3",
+    )

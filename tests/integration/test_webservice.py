@@ -1,0 +1,218 @@
+"""A WebService on the local cluster: its objects, its status, drift, scaling, deletion."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import yaml
+
+from tests.support.cluster import REPO, Kubectl, eventually
+
+EXAMPLES = sorted((REPO / "manifests" / "examples").glob("*.yaml"))
+
+
+def condition(ws: dict, kind: str) -> dict:
+    return next((c for c in ws.get("status", {}).get("conditions", []) if c["type"] == kind), {})
+
+
+def wait_ready(kubectl: Kubectl, name: str, timeout: int = 90) -> dict:
+    kubectl.run("wait", "--for", "condition=Ready", f"webservice/{name}", f"--timeout={timeout}s")
+    return kubectl.get("webservice", name)
+
+
+def running_pods(kubectl: Kubectl, name: str) -> list[dict]:
+    pods = kubectl.items("pods", f"app.kubernetes.io/instance={name}")
+    return [
+        p
+        for p in pods
+        if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")
+    ]
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.stem for e in EXAMPLES])
+def test_example_gets_every_object_and_becomes_ready(herd_operator, kubectl: Kubectl, example):
+    manifest = yaml.safe_load(example.read_text())
+    name = manifest["metadata"]["name"]
+    kubectl.run("apply", "-f", str(example))
+    ws = wait_ready(kubectl, name)
+
+    deployment = kubectl.get("deployment", name)
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    server = ws["status"]["server"]
+    args = container["args"]
+    assert args[args.index("--workers") + 1] == str(server["workers"])
+    assert args[-1] == manifest["spec"]["app"]
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert deployment["metadata"]["ownerReferences"][0]["uid"] == ws["metadata"]["uid"]
+
+    service = kubectl.get("service", name)
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    ingress = kubectl.get("ingress", name)
+    assert ingress["spec"]["rules"][0]["host"] == manifest["spec"]["ingress"]["host"]
+    timeout = int(
+        ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-read-timeout"]
+    )
+    assert timeout > server["timeoutSeconds"]
+    pdb = kubectl.get("poddisruptionbudget", name)
+    assert pdb["spec"]["maxUnavailable"] == 1
+
+    assert len(running_pods(kubectl, name)) == manifest["spec"]["replicas"]
+    status = ws["status"]
+    assert status["readyReplicas"] == manifest["spec"]["replicas"]
+    assert status["observedGeneration"] == ws["metadata"]["generation"]
+    assert status["url"] == f"http://{manifest['spec']['ingress']['host']}/"
+    expected_class = "uvicorn" if manifest["spec"]["interface"] == "asgi" else "gthread"
+    assert server["workerClass"] == expected_class
+    assert condition(ws, "Degraded")["status"] == "False"
+    assert condition(ws, "Progressing")["reason"] == "RolloutComplete"
+
+
+SIMPLE = """
+apiVersion: herd.dev/v1alpha1
+kind: WebService
+metadata: {{name: {name}}}
+spec:
+  image: {image}
+  app: app.main:app
+  replicas: {replicas}
+"""
+
+
+def apply_simple(kubectl: Kubectl, name: str = "web", image: str = "web:1", replicas: int = 1):
+    kubectl.apply(SIMPLE.format(name=name, image=image, replicas=replicas))
+
+
+def test_image_change_rolls_the_deployment(herd_operator, kubectl: Kubectl):
+    apply_simple(kubectl, replicas=2)
+    first = wait_ready(kubectl, "web")["status"]["revision"]
+    apply_simple(kubectl, image="web:2", replicas=2)
+
+    def rolled():
+        ws = kubectl.get("webservice", "web")
+        done = (
+            ws["status"].get("revision") != first
+            and condition(ws, "Progressing").get("reason") == "RolloutComplete"
+            and condition(ws, "Ready").get("status") == "True"
+        )
+        return done and ws
+
+    eventually(rolled, timeout=90, what="rollout of web:2")
+    images = {p["spec"]["containers"][0]["image"] for p in running_pods(kubectl, "web")}
+    assert images == {"web:2"}
+    assert len(kubectl.items("replicasets", "app.kubernetes.io/instance=web")) == 2
+
+
+def test_kubectl_scale_through_the_scale_subresource(herd_operator, kubectl: Kubectl):
+    apply_simple(kubectl)
+    wait_ready(kubectl, "web")
+    kubectl.run("scale", "webservice/web", "--replicas", "3")
+    eventually(lambda: len(running_pods(kubectl, "web")) == 3, timeout=60, what="3 pods")
+    ws = eventually(
+        lambda: (w := kubectl.get("webservice", "web"))["status"].get("readyReplicas") == 3 and w,
+        what="status.readyReplicas 3",
+    )
+    assert ws["status"]["selector"] == "app.kubernetes.io/instance=web,herd.dev/track=stable"
+    assert kubectl.exists("poddisruptionbudget", "web")  # now there is a second pod to protect
+
+
+def test_deleting_the_webservice_removes_its_children(herd_operator, kubectl: Kubectl):
+    apply_simple(kubectl, replicas=2)
+    wait_ready(kubectl, "web")
+    kubectl.run("delete", "webservice", "web")
+    for kind in ("deployment", "service", "poddisruptionbudget"):
+        eventually(lambda k=kind: not kubectl.exists(k, "web"), what=f"{kind} collected")
+    eventually(lambda: not running_pods(kubectl, "web"), what="pods collected")
+
+
+@pytest.mark.parametrize("kind", ["deployment", "service"])
+def test_a_child_deleted_by_hand_is_restored(herd_operator, kubectl: Kubectl, kind):
+    apply_simple(kubectl)
+    wait_ready(kubectl, "web")
+    uid = kubectl.get(kind, "web")["metadata"]["uid"]
+    kubectl.run("delete", kind, "web")
+    eventually(
+        lambda: kubectl.exists(kind, "web") and kubectl.get(kind, "web")["metadata"]["uid"] != uid,
+        timeout=20,
+        what=f"{kind} re-created",
+    )
+
+
+def test_a_child_edited_by_hand_is_restored(herd_operator, kubectl: Kubectl):
+    apply_simple(kubectl)
+    wait_ready(kubectl, "web")
+    kubectl.run("set", "image", "deployment/web", "app=hacked:1")
+    eventually(
+        lambda: (
+            kubectl.get("deployment", "web")["spec"]["template"]["spec"]["containers"][0]["image"]
+            == "web:1"
+        ),
+        timeout=20,
+        what="image restored",
+    )
+
+
+def test_removing_the_ingress_spec_deletes_the_ingress(herd_operator, kubectl: Kubectl):
+    kubectl.apply(
+        SIMPLE.format(name="web", image="web:1", replicas=1)
+        + "  ingress: {host: web.example.com}\n"
+    )
+    wait_ready(kubectl, "web")
+    assert kubectl.exists("ingress", "web")
+    apply_simple(kubectl)
+    eventually(lambda: not kubectl.exists("ingress", "web"), timeout=20, what="Ingress deleted")
+    ws = kubectl.get("webservice", "web")
+    assert ws["status"]["url"] == f"http://web.{kubectl.namespace}.svc.cluster.local:8000"
+
+
+def test_idle_operator_makes_no_writes(herd_operator, kubectl: Kubectl):
+    apply_simple(kubectl, replicas=2)
+    wait_ready(kubectl, "web")
+    eventually(
+        lambda: (
+            condition(kubectl.get("webservice", "web"), "Progressing").get("reason")
+            == "RolloutComplete"
+        ),
+        what="rollout complete",
+    )
+
+    # Other tests' namespaces still being deleted would make the operator busy: wait them out.
+    def only_this_test_namespace():
+        names = kubectl.run("get", "namespaces", "-o", "name", namespaced=False).stdout.split()
+        return [n for n in names if n.startswith("namespace/t-")] == [
+            f"namespace/{kubectl.namespace}"
+        ]
+
+    eventually(only_this_test_namespace, timeout=120, what="other test namespaces deleted")
+    time.sleep(3)  # let the last status events settle
+
+    def versions() -> dict[str, str]:
+        out = {}
+        for kind in ("webservice", "deployment", "service", "poddisruptionbudget"):
+            out[kind] = kubectl.get(kind, "web")["metadata"]["resourceVersion"]
+        return out
+
+    before_writes, before_versions = herd_operator.writes(), versions()
+    time.sleep(30)
+    assert herd_operator.writes() == before_writes, herd_operator.log_tail()
+    assert versions() == before_versions
+
+
+def test_events_tell_the_user_what_happened(herd_operator, kubectl: Kubectl):
+    apply_simple(kubectl)
+    wait_ready(kubectl, "web")
+
+    def reasons():
+        events = json.loads(
+            kubectl.run(
+                "get", "events", "-o", "json", "--field-selector", "involvedObject.kind=WebService"
+            ).stdout
+        )["items"]
+        return {e["reason"] for e in events}
+
+    eventually(
+        lambda: {"Created", "Ready"} <= reasons(), timeout=30, what="Created and Ready events"
+    )

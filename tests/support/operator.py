@@ -1,0 +1,107 @@
+"""The Herd operator as a real process against the local cluster, for integration tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+
+from tests.support.cluster import KUBECONFIG, REPO, Kubectl
+
+LOGS = REPO / ".cluster" / "logs"
+CRD = REPO / "charts" / "herd" / "crds"
+
+
+@dataclass
+class Operator:
+    process: subprocess.Popen[bytes]
+    metrics_port: int
+    log_path: str
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
+        ) as response:
+            return response.read().decode()
+
+    def writes(self) -> float:
+        """API writes the operator has sent (every verb but GET)."""
+        total = 0.0
+        for line in self.metrics().splitlines():
+            match = re.match(
+                r'herd_kube_api_requests_total\{kind="[^"]*",verb="(\w+)"\} (\S+)', line
+            ) or re.match(r'herd_kube_api_requests_total\{verb="(\w+)",kind="[^"]*"\} (\S+)', line)
+            if match and match.group(1) != "GET":
+                total += float(match.group(2))
+        return total
+
+    def log_tail(self, lines: int = 60) -> str:
+        with open(self.log_path) as log:
+            return "".join(log.readlines()[-lines:])
+
+
+def install_crd(admin: Kubectl) -> None:
+    admin.run(
+        "apply", "--server-side", "--field-manager", "herd-tests", "-f", str(CRD), namespaced=False
+    )
+    admin.run(
+        "wait",
+        "--for",
+        "condition=Established",
+        "crd/webservices.herd.dev",
+        "--timeout",
+        "60s",
+        namespaced=False,
+    )
+
+
+def start(liveness_port: int = 38180, metrics_port: int = 39190) -> Operator:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log_path = LOGS / "operator-tests.log"
+    env = {**os.environ, "KUBECONFIG": str(KUBECONFIG)}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "herd.cli",
+            "operator",
+            "--standalone",
+            "--liveness",
+            f"http://127.0.0.1:{liveness_port}/healthz",
+            "--metrics-port",
+            str(metrics_port),
+            "--metrics-address",
+            "127.0.0.1",
+        ],
+        stdout=log_path.open("w"),  # noqa: SIM115 (the process writes it for its lifetime)
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=REPO,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"the operator exited with {process.returncode}:\n" + log_path.read_text()[-3000:]
+            )
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{liveness_port}/healthz", timeout=2)
+            return Operator(process, metrics_port, str(log_path))
+        except OSError:
+            time.sleep(0.5)
+    process.kill()
+    raise RuntimeError(
+        "the operator did not become live within 60 s:\n" + log_path.read_text()[-3000:]
+    )
+
+
+def stop(operator: Operator) -> None:
+    operator.process.terminate()
+    try:
+        operator.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        operator.process.kill()

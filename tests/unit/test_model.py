@@ -1,0 +1,103 @@
+"""Parsing and defaulting the WebService spec."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from herd import api
+from herd.model import InvalidSpec, duration_seconds, parse, quantity
+
+
+def body(**spec):
+    return {
+        "metadata": {"name": "shop", "namespace": "ns", "uid": "u1", "generation": 3},
+        "spec": {"image": "shop:1", "app": "shop.main:app", **spec},
+    }
+
+
+def test_defaults_are_those_of_the_schema():
+    ws = parse(body())
+    assert (ws.interface, ws.port, ws.metrics_port, ws.replicas, ws.health_path) == (
+        "wsgi",
+        8000,
+        9102,
+        1,
+        "/healthz",
+    )
+    assert ws.server.workload == "mixed" and ws.server.worker_class == "auto"
+    assert ws.server.timeout_seconds == 30 and ws.server.graceful_timeout_seconds == 30
+    assert ws.autoscaling.enabled is False and ws.autoscaling.max_replicas == 10
+    assert ws.ingress is None and ws.canary is None
+    assert ws.generation == 3
+
+
+def test_nested_defaults_apply_inside_present_objects():
+    ws = parse(
+        body(
+            ingress={"host": "shop.example.com"},
+            canary={"steps": [{"setWeight": 10}, {"pause": {"duration": "1m"}}, {"pause": {}}]},
+        )
+    )
+    assert ws.ingress.path == "/" and ws.ingress.class_name == "nginx"
+    assert ws.ingress.max_body_size == "1m"
+    assert ws.canary.analysis.interval_seconds == 30 and ws.canary.analysis.failure_limit == 2
+    steps = ws.canary.steps
+    assert steps[0].set_weight == 10
+    assert steps[1].is_pause and steps[1].pause_seconds == 60
+    assert steps[2].is_pause and steps[2].pause_seconds is None
+
+
+def test_apply_defaults_never_overwrites_what_the_user_wrote():
+    spec = api.ROOT.apply_defaults(body(port=9000, server={"workers": 3}))["spec"]
+    assert spec["port"] == 9000 and spec["server"]["workers"] == 3
+    assert spec["server"]["workload"] == "mixed"
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (60, 60),
+        ("60", 60),
+        ("30s", 30),
+        ("5m", 300),
+        ("1h30m", 5400),
+        ("1500ms", 2),
+    ],
+)
+def test_durations(value, seconds):
+    assert duration_seconds(value) == seconds
+
+
+@pytest.mark.parametrize("value", ["ten", "5x", "m5", ""])
+def test_bad_durations(value):
+    with pytest.raises(InvalidSpec):
+        duration_seconds(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "amount"),
+    [
+        ("500m", Decimal("0.5")),
+        ("2", Decimal(2)),
+        (1, Decimal(1)),
+        ("0.5", Decimal("0.5")),
+        ("256Mi", Decimal(256 * 2**20)),
+        ("1G", Decimal(10**9)),
+        ("1e3", Decimal(1000)),
+    ],
+)
+def test_quantities(value, amount):
+    assert quantity(value) == amount
+
+
+@pytest.mark.parametrize("value", ["lots", "1Qi", "--1"])
+def test_bad_quantities(value):
+    with pytest.raises(InvalidSpec):
+        quantity(value)
+
+
+def test_missing_required_fields_are_invalid():
+    with pytest.raises(InvalidSpec, match="spec.image is required"):
+        parse({"metadata": {"name": "x"}, "spec": {"app": "a:b"}})

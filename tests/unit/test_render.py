@@ -1,0 +1,131 @@
+"""Rendering: the objects of a WebService, and the production defaults they carry."""
+
+from __future__ import annotations
+
+import pytest
+
+from herd.model import parse
+from herd.render import desired
+from herd.render.meta import REVISION_LABEL
+
+
+def ws(**spec):
+    return parse(
+        {
+            "metadata": {"name": "shop", "namespace": "ns", "uid": "u1", "generation": 1},
+            "spec": {"image": "shop:1", "app": "shop.main:app", **spec},
+        }
+    )
+
+
+def by_kind(state):
+    return {o["kind"]: o for o in state.objects}
+
+
+def container(state):
+    return by_kind(state)["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_minimal_spec_renders_deployment_and_service_only():
+    state = desired(ws())
+    assert sorted(by_kind(state)) == ["Deployment", "Service"]
+    assert {(r.kind, r.name) for r in state.absent} == {
+        ("Ingress", "shop"),
+        ("PodDisruptionBudget", "shop"),
+    }
+    assert state.url == "http://shop.ns.svc.cluster.local:8000"
+
+
+def test_every_tuning_value_is_on_the_command_line():
+    state = desired(ws(server={"workload": "io"}, resources={"limits": {"cpu": "2"}}))
+    args = container(state)["args"]
+    flags = dict(zip(args[1:-1:2], args[2:-1:2], strict=True))
+    assert args[0] == "gunicorn" and args[-1] == "shop.main:app"
+    assert flags["--worker-class"] == "gthread"
+    assert flags["--workers"] == "2" and flags["--threads"] == "8"
+    assert flags["--keep-alive"] == "75" and flags["--timeout"] == "30"
+    assert flags["--graceful-timeout"] == "30" and flags["--max-requests"] == "5000"
+    assert {"name": "WEB_CONCURRENCY", "value": "2"} in container(state)["env"]
+
+
+def test_asgi_runs_the_uvicorn_worker_without_threads():
+    args = container(desired(ws(interface="asgi")))["args"]
+    assert args[args.index("--worker-class") + 1] == "uvicorn_worker.UvicornWorker"
+    assert "--threads" not in args
+
+
+def test_pod_is_restricted_and_drains_gracefully():
+    state = desired(ws(server={"gracefulTimeoutSeconds": 20}))
+    deployment = by_kind(state)["Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    c = container(state)
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert c["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert {v["name"]: v["emptyDir"]["medium"] for v in pod["volumes"]} == {
+        "tmp": "Memory",
+        "metrics": "Memory",
+    }
+    sleep = c["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert pod["terminationGracePeriodSeconds"] >= sleep + 20
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        assert c[probe]["httpGet"] == {"path": "/healthz", "port": "http"}
+
+
+def test_user_env_wins_over_herds():
+    env = container(
+        desired(ws(env=[{"name": "WEB_CONCURRENCY", "value": "9"}, {"name": "DB", "value": "x"}]))
+    )["env"]
+    names = [e["name"] for e in env]
+    assert names.count("WEB_CONCURRENCY") == 1
+    assert {"name": "WEB_CONCURRENCY", "value": "9"} in env and {"name": "DB", "value": "x"} in env
+
+
+def test_ingress_carries_tuned_timeouts_and_user_annotations_win():
+    state = desired(
+        ws(
+            server={"timeoutSeconds": 50},
+            ingress={
+                "host": "shop.example.com",
+                "tlsSecretName": "shop-tls",
+                "annotations": {"nginx.ingress.kubernetes.io/proxy-body-size": "5m", "team": "a"},
+            },
+        )
+    )
+    ingress = by_kind(state)["Ingress"]
+    notes = ingress["metadata"]["annotations"]
+    assert notes["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "60"
+    assert notes["nginx.ingress.kubernetes.io/proxy-body-size"] == "5m"
+    assert notes["team"] == "a"
+    assert ingress["spec"]["tls"] == [{"hosts": ["shop.example.com"], "secretName": "shop-tls"}]
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert state.url == "https://shop.example.com/"
+
+
+@pytest.mark.parametrize(("replicas", "has_pdb"), [(0, False), (1, False), (2, True)])
+def test_disruption_budget_only_with_a_second_pod(replicas, has_pdb):
+    assert ("PodDisruptionBudget" in by_kind(desired(ws(replicas=replicas)))) is has_pdb
+
+
+def test_every_object_is_owned_and_labelled():
+    for obj in desired(ws(replicas=2, ingress={"host": "a.example.com"})).objects:
+        meta = obj["metadata"]
+        assert meta["ownerReferences"][0]["uid"] == "u1"
+        assert meta["ownerReferences"][0]["controller"] is True
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "herd"
+        assert meta["labels"]["app.kubernetes.io/instance"] == "shop"
+
+
+def test_revision_changes_with_the_pod_template_only():
+    first = desired(ws()).revision
+    assert desired(ws()).revision == first
+    assert desired(ws(replicas=3)).revision == first
+    assert desired(ws(image="shop:2")).revision != first
+    labels = by_kind(desired(ws()))["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert labels[REVISION_LABEL] == first

@@ -1,0 +1,91 @@
+"""Conditions from what the Deployment reports."""
+
+from __future__ import annotations
+
+import pytest
+
+from herd.status import Condition, merge_conditions, rollout_conditions
+
+
+def deployment(
+    generation=1,
+    observed=1,
+    replicas=2,
+    updated=2,
+    ready=2,
+    available=2,
+    progressing_reason="NewReplicaSetAvailable",
+):
+    return {
+        "metadata": {"generation": generation},
+        "status": {
+            "observedGeneration": observed,
+            "replicas": replicas,
+            "updatedReplicas": updated,
+            "readyReplicas": ready,
+            "availableReplicas": available,
+            "conditions": [{"type": "Progressing", "reason": progressing_reason, "message": "m"}],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("want", "dep", "ready", "progressing"),
+    [
+        (2, None, ("False", "DeploymentMissing"), ("True", "Creating")),
+        (2, deployment(), ("True", "Available"), ("False", "RolloutComplete")),
+        (2, deployment(generation=2), ("True", "Available"), ("True", "RollingOut")),
+        (2, deployment(updated=1, replicas=3), ("True", "Available"), ("True", "RollingOut")),
+        (
+            2,
+            deployment(ready=1, available=1),
+            ("False", "ReplicasNotReady"),
+            ("True", "RollingOut"),
+        ),
+        (3, deployment(), ("False", "ReplicasNotReady"), ("True", "RollingOut")),
+        (
+            0,
+            deployment(replicas=0, updated=0, ready=0, available=0),
+            ("True", "ScaledToZero"),
+            ("False", "RolloutComplete"),
+        ),
+        (
+            2,
+            deployment(updated=1, progressing_reason="ProgressDeadlineExceeded"),
+            ("True", "Available"),
+            ("False", "ProgressDeadlineExceeded"),
+        ),
+    ],
+)
+def test_rollout_conditions(want, dep, ready, progressing):
+    r, p = rollout_conditions(want, dep)
+    assert (("True" if r.status else "False"), r.reason) == ready
+    assert (("True" if p.status else "False"), p.reason) == progressing
+
+
+def test_transition_time_moves_only_when_status_changes():
+    first = merge_conditions([], (Condition("Ready", False, "A", "a"),), 1, "t1")
+    same = merge_conditions(first, (Condition("Ready", False, "B", "b"),), 2, "t2")
+    flipped = merge_conditions(same, (Condition("Ready", True, "C", "c"),), 2, "t3")
+    assert first[0]["lastTransitionTime"] == "t1"
+    assert same[0]["lastTransitionTime"] == "t1" and same[0]["observedGeneration"] == 2
+    assert flipped[0]["lastTransitionTime"] == "t3"
+
+
+def test_pods_that_cannot_be_created_degrade_the_service():
+    from herd.status import deployment_problems
+
+    dep = deployment()
+    dep["status"]["conditions"].append(
+        {
+            "type": "ReplicaFailure",
+            "status": "True",
+            "reason": "FailedCreate",
+            "message": 'pods "web-1" is forbidden: exceeded quota',
+        }
+    )
+    assert [(p.reason, p.message) for p in deployment_problems(dep)] == [
+        ("ReplicaFailure", 'pods "web-1" is forbidden: exceeded quota')
+    ]
+    assert deployment_problems(deployment()) == []
+    assert deployment_problems(None) == []
