@@ -16,13 +16,14 @@ pids="$state/pids"
 logs="$state/logs"
 kubeconfig="$state/kubeconfig"
 
-# Ports are fixed so a second `up` finds the running cluster; override to run two side by side.
-ETCD_CLIENT_PORT=${HERD_ETCD_CLIENT_PORT:-32379}
-ETCD_PEER_PORT=${HERD_ETCD_PEER_PORT:-32380}
-APISERVER_PORT=${HERD_APISERVER_PORT:-36443}
-CONTROLLER_MANAGER_PORT=${HERD_CONTROLLER_MANAGER_PORT:-30257}
-SCHEDULER_PORT=${HERD_SCHEDULER_PORT:-30259}
-KWOK_PORT=${HERD_KWOK_PORT:-30247}
+# Ports are fixed so a second `up` finds the running cluster, and below the ephemeral range
+# (32768+) so an outgoing connection cannot hold one; override to run two side by side.
+ETCD_CLIENT_PORT=${HERD_ETCD_CLIENT_PORT:-12379}
+ETCD_PEER_PORT=${HERD_ETCD_PEER_PORT:-12380}
+APISERVER_PORT=${HERD_APISERVER_PORT:-16443}
+CONTROLLER_MANAGER_PORT=${HERD_CONTROLLER_MANAGER_PORT:-17257}
+SCHEDULER_PORT=${HERD_SCHEDULER_PORT:-17259}
+KWOK_PORT=${HERD_KWOK_PORT:-17247}
 NODE_COUNT=${HERD_NODE_COUNT:-3}
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
@@ -205,13 +206,16 @@ up() {
     --bind-address 127.0.0.1 --secure-port "$CONTROLLER_MANAGER_PORT" \
     --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
     --use-service-account-credentials=true --leader-elect=false \
-    --cluster-name herd-local --controllers '*,-nodeipam'
+    --cluster-name herd-local --controllers '*,-nodeipam' \
+    --kube-api-qps 200 --kube-api-burst 400 --concurrent-deployment-syncs 10 \
+    --concurrent-replicaset-syncs 10
 
   start kube-scheduler "$bin/kube-scheduler" \
     --kubeconfig "$state/scheduler.kubeconfig" \
     --authentication-kubeconfig "$state/scheduler.kubeconfig" \
     --authorization-kubeconfig "$state/scheduler.kubeconfig" \
-    --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" --leader-elect=false
+    --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" --leader-elect=false \
+    --kube-api-qps 200 --kube-api-burst 400
 
   start kwok "$bin/kwok" --kubeconfig "$state/kwok.kubeconfig" --config "$bin/../kwok-stages.yaml" \
     --node-lease-duration-seconds 40 \

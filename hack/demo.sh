@@ -21,11 +21,11 @@ if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
 else
   log "starting the operator (logs: .cluster/logs/operator.log)"
   setsid .venv/bin/herd operator --standalone \
-    --liveness http://127.0.0.1:38080/healthz --metrics-port 39090 --metrics-address 127.0.0.1 \
+    --liveness http://127.0.0.1:18080/healthz --metrics-port 18090 --metrics-address 127.0.0.1 \
     >"$state/logs/operator.log" 2>&1 </dev/null &
   echo $! >"$pidfile"
   deadline=$((SECONDS + 60))
-  until curl -fsS http://127.0.0.1:38080/healthz >/dev/null 2>&1; do
+  until curl -fsS http://127.0.0.1:18080/healthz >/dev/null 2>&1; do
     kill -0 "$(cat "$pidfile")" 2>/dev/null || { tail -20 "$state/logs/operator.log" >&2; log "the operator exited"; exit 1; }
     [ $SECONDS -lt $deadline ] || { log "the operator did not become live in 60 s"; exit 1; }
     sleep 0.5

@@ -59,7 +59,7 @@ def install_crd(admin: Kubectl) -> None:
     )
 
 
-def start(liveness_port: int = 38180, metrics_port: int = 39190) -> Operator:
+def start(liveness_port: int = 18180, metrics_port: int = 18190) -> Operator:
     LOGS.mkdir(parents=True, exist_ok=True)
     log_path = LOGS / "operator-tests.log"
     env = {**os.environ, "KUBECONFIG": str(KUBECONFIG)}
