@@ -35,8 +35,8 @@ cluster-down: ## stop the local control plane and free its ports
 
 .PHONY: lint
 lint: $(VENV_STAMP) ## ruff over the Python sources
-	$(VENV)/bin/ruff check operator tests
-	$(VENV)/bin/ruff format --check operator tests
+	$(VENV)/bin/ruff check operator tests bench
+	$(VENV)/bin/ruff format --check operator tests bench
 
 .PHONY: test-unit
 test-unit: $(VENV_STAMP) ## the fast tier: pure tests, no cluster
@@ -58,3 +58,7 @@ demo-down: ## stop what `make demo` started
 generate: $(VENV_STAMP) ## regenerate the CRD and the API reference from operator/herd/api.py
 	$(VENV)/bin/herd crd > charts/herd/crds/webservices.herd.dev.yaml
 	$(PY) -m herd.apidocs > docs/api.md
+
+.PHONY: bench-reconcile
+bench-reconcile: $(VENV_STAMP) tools ## apply-to-Ready latency, writes per reconcile, operator memory
+	$(PY) -m bench.reconcile --count 200 --idle 30 --write docs/bench-reconcile.md
