@@ -1,21 +1,33 @@
 #!/usr/bin/env bash
-# Builds the pinned control-plane binaries (kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, etcd, kwok, helm) from the Go module proxy into a cache outside the
-# repository, keyed by hack/versions.env. A second run with the same pins is a no-op.
-# Prints the bin directory on stdout; progress goes to stderr.
+# Builds the pinned tools (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
+# etcd, kwok, helm, skaffold) from the Go module proxy into a cache outside the repository.
+# Each tool is cached under its own pin, so changing one pin rebuilds that tool only; the bin
+# directory printed on stdout is keyed by hack/versions.env as a whole. A second run with the
+# same pins is a no-op. Progress goes to stderr.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
 source "$here/versions.env"
 
-key=$(sha256sum "$here/versions.env" | cut -c1-16)
 cache_root=${HERD_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/herd-tools}
-bin="$cache_root/$key/bin"
-work="$cache_root/$key/src"
-mkdir -p "$bin" "$work"
+key=$(sha256sum "$here/versions.env" | cut -c1-16)
+bin="$cache_root/sets/$key/bin"
+if [ -f "$bin/.complete" ]; then
+  echo "$bin"
+  exit 0
+fi
 
 log() { printf '[build-tools] %s\n' "$*" >&2; }
+
+# One build at a time: a second caller waits, then finds the tools built.
+mkdir -p "$cache_root"
+exec 9>"$cache_root/.lock"
+flock 9
+if [ -f "$bin/.complete" ]; then
+  echo "$bin"
+  exit 0
+fi
 
 # GOTOOLCHAIN stays "auto": an older local Go fetches the toolchain the pins need from the proxy.
 export CGO_ENABLED=0 GOFLAGS=-trimpath
@@ -26,24 +38,29 @@ new_module() {
   go mod init herd.local/build >/dev/null 2>&1
 }
 
+# tool_dir NAME VERSION: where one pinned tool's binaries live.
+tool_dir() { echo "$cache_root/tools/$1@$2"; }
+
 build_kubernetes() {
-  local want=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
-  local missing=0 b
-  for b in "${want[@]}"; do [ -x "$bin/$b" ] || missing=1; done
-  [ "$missing" = 1 ] || return 0
+  local out want=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+  out=$(tool_dir kubernetes "$KUBERNETES_VERSION")
+  [ -f "$out/.complete" ] && return 0
   log "kubernetes $KUBERNETES_VERSION (several minutes on 2 cores)"
-  new_module "$work/kubernetes"
+  new_module "$out.src"
   go mod edit -require "k8s.io/kubernetes@$KUBERNETES_VERSION"
   # k8s.io/kubernetes points its staging modules at ./staging; use their published twins.
   local staging_version="v0.${KUBERNETES_VERSION#v1.}"
-  local gomod
+  local gomod mod
   gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-  local mod
   for mod in $(sed -n 's#^\s*\(k8s\.io/[a-z0-9-]*\) => \./staging/.*#\1#p' "$gomod"); do
     go mod edit -replace "$mod=$mod@$staging_version"
   done
+  local b pkgs=()
   printf 'package build\n\nimport (\n' > tools.go
-  for b in "${want[@]}"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$b" >> tools.go; done
+  for b in "${want[@]}"; do
+    printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$b" >> tools.go
+    pkgs+=("k8s.io/kubernetes/cmd/$b")
+  done
   printf ')\n' >> tools.go
   go mod tidy >/dev/null 2>&1 || go mod tidy
   local minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
@@ -52,30 +69,49 @@ build_kubernetes() {
     ld+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
     ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
-  local pkgs=()
-  for b in "${want[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
-  go build -ldflags "$ld" -o "$bin/" "${pkgs[@]}"
+  mkdir -p "$out"
+  go build -ldflags "$ld" -o "$out/" "${pkgs[@]}"
+  touch "$out/.complete"
 }
 
-# build_go NAME MODULE@VERSION PACKAGE [LDFLAGS]
+# inherit_replaces MODULE VERSION: a main module's replace directives are ignored when it is a
+# dependency; copy the ones that point at published versions, as its own build would use them.
+inherit_replaces() {
+  local gomod
+  gomod=$(go mod download -json "$1@$2" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  go mod edit -json "$gomod" | python3 -c '
+import json, sys
+for r in json.load(sys.stdin).get("Replace") or []:
+    old, new = r["Old"], r["New"]
+    if new.get("Version"):
+        lhs = old["Path"] + ("@" + old["Version"] if old.get("Version") else "")
+        print("-replace=" + lhs + "=" + new["Path"] + "@" + new["Version"])
+' | xargs -r go mod edit
+}
+
+# build_go NAME MODULE VERSION PACKAGE [LDFLAGS]
 build_go() {
-  local name=$1 modver=$2 pkg=$3 ld=${4:-}
-  [ -x "$bin/$name" ] && return 0
-  log "$name from $modver"
-  new_module "$work/$name"
-  go mod edit -require "$modver"
+  local name=$1 module=$2 version=$3 pkg=$4 ld=${5:-} out
+  out=$(tool_dir "$name" "$version")
+  [ -f "$out/.complete" ] && return 0
+  log "$name from $module@$version"
+  new_module "$out.src"
+  go mod edit -require "$module@$version"
+  inherit_replaces "$module" "$version"
   printf 'package build\n\nimport _ "%s"\n' "$pkg" > tools.go
   go mod tidy >/dev/null 2>&1 || go mod tidy
-  go build -ldflags "-s -w $ld" -o "$bin/$name" "$pkg"
+  mkdir -p "$out"
+  go build -ldflags "-s -w $ld" -o "$out/$name" "$pkg"
+  touch "$out/.complete"
 }
 
 # kwok simulates nothing without stages; use the defaults kwok itself ships (as kwokctl does):
 # nodes initialise and heartbeat through leases, pods become Ready, complete, and get deleted.
 kwok_stages() {
-  local out="$cache_root/$key/kwok-stages.yaml"
+  local out dir f
+  out=$(tool_dir kwok "$KWOK_VERSION")/kwok-stages.yaml
   [ -s "$out" ] && return 0
-  local dir f
-  dir=$(cd "$work/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+  dir=$(cd "$(tool_dir kwok "$KWOK_VERSION").src" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
   : >"$out.tmp"
   for f in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
            pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
@@ -86,12 +122,23 @@ kwok_stages() {
 }
 
 started=$SECONDS
-build_go etcd "go.etcd.io/etcd/server/v3@$ETCD_VERSION" go.etcd.io/etcd/server/v3
-build_go kwok "sigs.k8s.io/kwok@$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok \
+build_go etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3
+build_go kwok sigs.k8s.io/kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok \
   "-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION"
-build_go helm "helm.sh/helm/v4@$HELM_VERSION" helm.sh/helm/v4/cmd/helm \
-  "-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION"
-build_kubernetes
 kwok_stages
+build_go helm helm.sh/helm/v3 "$HELM_VERSION" helm.sh/helm/v3/cmd/helm \
+  "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+build_go skaffold github.com/GoogleContainerTools/skaffold/v2 "$SKAFFOLD_VERSION" \
+  github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold \
+  "-X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=$SKAFFOLD_VERSION"
+build_kubernetes
+
+rm -rf "$bin" && mkdir -p "$bin"
+for f in "$(tool_dir kubernetes "$KUBERNETES_VERSION")"/* "$(tool_dir etcd "$ETCD_VERSION")/etcd" \
+         "$(tool_dir kwok "$KWOK_VERSION")"/* "$(tool_dir helm "$HELM_VERSION")/helm" \
+         "$(tool_dir skaffold "$SKAFFOLD_VERSION")/skaffold"; do
+  ln -s "$f" "$bin/"
+done
+touch "$bin/.complete"
 log "tools ready in $bin ($((SECONDS - started)) s)"
 echo "$bin"

@@ -217,7 +217,7 @@ up() {
     --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" --leader-elect=false \
     --kube-api-qps 200 --kube-api-burst 400
 
-  start kwok "$bin/kwok" --kubeconfig "$state/kwok.kubeconfig" --config "$bin/../kwok-stages.yaml" \
+  start kwok "$bin/kwok" --kubeconfig "$state/kwok.kubeconfig" --config "$bin/kwok-stages.yaml" \
     --node-lease-duration-seconds 40 \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
     --cidr 10.244.0.0/16 --node-ip 127.0.0.1 --server-address "127.0.0.1:$KWOK_PORT"
