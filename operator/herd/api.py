@@ -149,7 +149,11 @@ INGRESS = obj(
         "path": string(
             "Path prefix routed to the service.", default="/", pattern="^/", max_length=1024
         ),
-        "className": string("IngressClass of the controller.", default="nginx", max_length=253),
+        "className": string(
+            "IngressClass of the controller; unset, the operator's default (--ingress-class, "
+            "nginx unless configured).",
+            max_length=253,
+        ),
         "tlsSecretName": string(
             "Secret holding the TLS certificate for the host; enables HTTPS.", max_length=253
         ),
@@ -335,7 +339,7 @@ SPEC = obj(
     rules=(
         Rule(
             r"self.app.matches('^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*"
-            r":[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\(.*\\))?$')",
+            r":[A-Za-z_][A-Za-z0-9_]*(\\(.*\\))?$')",
             "app must be module:callable, for example shop.main:app",
             field_path=".app",
         ),

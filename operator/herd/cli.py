@@ -11,7 +11,8 @@ from typing import Any
 import yaml
 
 from herd import model, render, tuning
-from herd.crd import webservice_crd
+from herd.crd import kopf_peering_crds, webservice_crd
+from herd.settings import Settings
 from herd.status import server_status
 
 
@@ -41,13 +42,18 @@ def cmd_operator(args: argparse.Namespace) -> int:
             # Naming a peering makes it mandatory: replicas wait for the KopfPeering CRD.
             peering_name=None if args.standalone else args.peering,
             liveness_endpoint=args.liveness or None,
+            memo=kopf.Memo(
+                settings=Settings(
+                    ingress_class=args.ingress_class, prometheus_url=args.prometheus_url
+                )
+            ),
         )
     )
     return 0
 
 
-def cmd_crd(_: argparse.Namespace) -> int:
-    sys.stdout.write(_dump([webservice_crd()]))
+def cmd_crd(args: argparse.Namespace) -> int:
+    sys.stdout.write(_dump(kopf_peering_crds() if args.peering else [webservice_crd()]))
     return 0
 
 
@@ -82,7 +88,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         document.setdefault("metadata", {}).setdefault("namespace", args.namespace)
         document["metadata"].setdefault("uid", "00000000-0000-0000-0000-000000000000")
         try:
-            ws = model.parse(document)
+            ws = model.parse(document, args.ingress_class)
         except model.InvalidSpec as error:
             print(f"herd render: {document['metadata'].get('name')}: {error}", file=sys.stderr)
             return 1
@@ -119,11 +125,24 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--metrics-port", type=int, default=9090, help="Prometheus metrics port")
     run.add_argument("--metrics-address", default="0.0.0.0")
+    defaults = Settings.from_environment()
+    run.add_argument(
+        "--ingress-class",
+        default=defaults.ingress_class,
+        help="IngressClass for WebServices that name none; '' for the cluster's "
+        "default (env HERD_INGRESS_CLASS)",
+    )
+    run.add_argument(
+        "--prometheus-url",
+        default=defaults.prometheus_url,
+        help="Prometheus for autoscaling and canary analysis (env HERD_PROMETHEUS_URL)",
+    )
     run.add_argument("--log-format", choices=("text", "json"), default="text")
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=cmd_operator)
 
     crd = commands.add_parser("crd", help="print the WebService CRD")
+    crd.add_argument("--peering", action="store_true", help="print kopf's peering CRDs instead")
     crd.set_defaults(func=cmd_crd)
 
     tune = commands.add_parser("tune", help="print the server configuration Herd would choose")
@@ -143,6 +162,7 @@ def parser() -> argparse.ArgumentParser:
     rend = commands.add_parser("render", help="print the objects Herd would create (offline)")
     rend.add_argument("-f", "--file", required=True, help="WebService manifest ('-': stdin)")
     rend.add_argument("-n", "--namespace", default="default")
+    rend.add_argument("--ingress-class", default=Settings.from_environment().ingress_class)
     rend.set_defaults(func=cmd_render)
     return top
 

@@ -14,6 +14,7 @@ from herd import api, model, render, status
 from herd.drift import contains
 from herd.kube import ApiError, Kube, Ref
 from herd.render.meta import MANAGED_BY, MANAGED_BY_LABEL
+from herd.settings import Settings
 
 log = logging.getLogger("herd.controller")
 
@@ -103,7 +104,7 @@ def _write_status(kube: Kube, body: dict[str, Any], new: dict[str, Any], outcome
     outcome.status_changed = True
 
 
-def reconcile(kube: Kube, namespace: str, name: str) -> Outcome:
+def reconcile(kube: Kube, settings: Settings, namespace: str, name: str) -> Outcome:
     """Bring one WebService's children and status to the desired state.
 
     Level-triggered: whatever triggered it, it reads the WebService and every child afresh, so
@@ -116,7 +117,7 @@ def reconcile(kube: Kube, namespace: str, name: str) -> Outcome:
     previous = body.get("status") or {}
     generation = body["metadata"].get("generation", 0)
     try:
-        ws = model.parse(body)
+        ws = model.parse(body, settings.ingress_class)
     except model.InvalidSpec as error:
         problem = status.Problem("InvalidSpec", str(error))
         new_status = status.invalid(generation, problem, previous, now())

@@ -73,3 +73,39 @@ def webservice_crd() -> dict[str, Any]:
             ],
         },
     }
+
+
+_PEERING_SCHEMA = {
+    "type": "object",
+    "description": "Keep-alives of the operator replicas sharing this peering; the one with "
+    "the highest priority is active.",
+    "properties": {"status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+}
+
+
+def kopf_peering_crds() -> list[dict[str, Any]]:
+    """The CRDs kopf uses to keep one active operator among replicas (kopf's peering)."""
+    return [
+        {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.kopf.dev"},
+            "spec": {
+                "group": "kopf.dev",
+                "scope": scope,
+                "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
+                "versions": [
+                    {
+                        "name": "v1",
+                        "served": True,
+                        "storage": True,
+                        "schema": {"openAPIV3Schema": _PEERING_SCHEMA},
+                    }
+                ],
+            },
+        }
+        for kind, plural, scope in (
+            ("ClusterKopfPeering", "clusterkopfpeerings", "Cluster"),
+            ("KopfPeering", "kopfpeerings", "Namespaced"),
+        )
+    ]

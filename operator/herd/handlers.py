@@ -14,6 +14,7 @@ from herd.coalesce import Coalescer
 from herd.controller import TransientError, reconcile
 from herd.kube import Kube
 from herd.render.meta import MANAGED_BY, MANAGED_BY_LABEL
+from herd.settings import Settings
 
 RECONCILES = Counter("herd_reconciles", "WebService reconciliations", ["trigger", "result"])
 RECONCILE_SECONDS = Histogram(
@@ -49,19 +50,20 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.inactivity_timeout = 600
     settings.watching.server_timeout = 300
     memo.kube = Kube.from_environment()
+    memo.setdefault("settings", Settings.from_environment())
 
 
 COALESCER = Coalescer()
 
 
-def _reconcile(trigger: str, kube: Kube, namespace: str, name: str) -> None:
-    COALESCER.run((namespace, name), lambda: _reconcile_now(trigger, kube, namespace, name))
+def _reconcile(trigger: str, memo: kopf.Memo, namespace: str, name: str) -> None:
+    COALESCER.run((namespace, name), lambda: _reconcile_now(trigger, memo, namespace, name))
 
 
-def _reconcile_now(trigger: str, kube: Kube, namespace: str, name: str) -> None:
+def _reconcile_now(trigger: str, memo: kopf.Memo, namespace: str, name: str) -> None:
     started = time.monotonic()
     try:
-        outcome = reconcile(kube, namespace, name)
+        outcome = reconcile(memo.kube, memo.settings, namespace, name)
     except TransientError as error:
         RECONCILES.labels(trigger, "retry").inc()
         raise kopf.TemporaryError(f"API unavailable, retrying: {error}", delay=5) from error
@@ -80,7 +82,7 @@ def _reconcile_now(trigger: str, kube: Kube, namespace: str, name: str) -> None:
 @kopf.on.create(*WEBSERVICES)
 @kopf.on.update(*WEBSERVICES)
 def webservice_changed(namespace: str, name: str, memo: kopf.Memo, reason: str, **_: Any) -> None:
-    _reconcile(str(reason), memo.kube, namespace, name)
+    _reconcile(str(reason), memo, namespace, name)
 
 
 @kopf.on.delete(*WEBSERVICES, optional=True)
@@ -94,7 +96,7 @@ def _child_changed(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo, **_:
     for owner in body.metadata.get("ownerReferences", []):
         if owner.get("kind") == api.KIND and owner.get("apiVersion", "").startswith(api.GROUP):
             kind = body["kind"].lower()
-            _reconcile(f"child-{kind}", memo.kube, body.metadata.namespace, owner["name"])
+            _reconcile(f"child-{kind}", memo, body.metadata.namespace, owner["name"])
 
 
 for _group, _version, _plural in CHILD_RESOURCES:

@@ -39,7 +39,7 @@ class ServerSpec:
 class IngressSpec:
     host: str
     path: str = "/"
-    class_name: str = "nginx"
+    class_name: str = "nginx"  # "" leaves it to the cluster's default IngressClass
     tls_secret_name: str | None = None
     max_body_size: str = "1m"
     annotations: dict[str, str] = field(default_factory=dict)
@@ -172,8 +172,9 @@ def _quantities(raw: dict[str, Any] | None) -> dict[str, str]:
     return result
 
 
-def parse(body: dict[str, Any]) -> WebService:
-    """A typed WebService from an API object (defaults applied as the API server does)."""
+def parse(body: dict[str, Any], default_ingress_class: str = "nginx") -> WebService:
+    """A typed WebService from an API object (defaults applied as the API server does);
+    an Ingress without a class gets the operator's default."""
     body = api.ROOT.apply_defaults(body)
     meta = body.get("metadata") or {}
     spec = body.get("spec") or {}
@@ -217,7 +218,7 @@ def parse(body: dict[str, Any]) -> WebService:
         else IngressSpec(
             host=ingress["host"],
             path=ingress["path"],
-            class_name=ingress["className"],
+            class_name=ingress.get("className", default_ingress_class),
             tls_secret_name=ingress.get("tlsSecretName"),
             max_body_size=str(ingress["maxBodySize"]),
             annotations=dict(ingress.get("annotations") or {}),

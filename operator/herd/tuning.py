@@ -25,7 +25,10 @@ INGRESS_READ_TIMEOUT_MARGIN_SECONDS = 10
 #: mixed requests also hold the GIL, so fewer threads contend for it.
 THREADS_PER_WORKER = {"io": 8, "mixed": 4, "cpu": 1}
 #: Recycling workers bounds slow memory leaks; the jitter keeps workers from restarting at once.
-AUTO_MAX_REQUESTS = 5000
+#: Not for the uvicorn worker: when it reaches the limit it drops connections it accepted but
+#: had not read (gunicorn #2567), so clients see resets (measured: 4-10 per 600 requests at
+#: max_requests 50, tests/dataplane); behind nginx a POST then becomes a 502.
+AUTO_MAX_REQUESTS = {"sync": 5000, "gthread": 5000, "gevent": 5000, "uvicorn": 0}
 MAX_REQUESTS_JITTER_FRACTION = 0.1
 #: Estimated resident memory of one worker of a small app and of the gunicorn arbiter (MiB).
 #: Refined by bench/dataplane; used to keep auto-sized workers inside the memory limit.
@@ -127,7 +130,7 @@ def resolve(
     else:
         threads = 1
     keep_alive = spec.keep_alive_seconds or AUTO_KEEPALIVE_SECONDS
-    max_requests = spec.max_requests or AUTO_MAX_REQUESTS
+    max_requests = spec.max_requests or AUTO_MAX_REQUESTS[worker_class]
     config = ServerConfig(
         worker_class=worker_class,
         workers=workers,

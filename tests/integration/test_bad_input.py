@@ -32,6 +32,8 @@ REJECTED = [
     ("image-with-space", {**BASE, "image": " web:1"}, "spec.image: Invalid value"),
     ("app-no-callable", {**BASE, "app": "shop.main"}, "app must be module:callable"),
     ("app-bad-chars", {**BASE, "app": "shop-main:app"}, "app must be module:callable"),
+    # gunicorn resolves a name or a call after the colon, not an attribute path.
+    ("app-attribute-path", {**BASE, "app": "shop.main:api.app"}, "app must be module:callable"),
     ("bad-interface", {**BASE, "interface": "cgi"}, 'Unsupported value: "cgi"'),
     ("low-port", {**BASE, "port": 80}, "should be greater than or equal to 1024"),
     ("same-ports", {**BASE, "port": 9102}, "port and metricsPort must differ"),

@@ -7,7 +7,7 @@ import pathlib
 import yaml
 
 from herd import api
-from herd.crd import webservice_crd
+from herd.crd import kopf_peering_crds, webservice_crd
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 COMMITTED_CRD = REPO / "charts" / "herd" / "crds" / "webservices.herd.dev.yaml"
@@ -16,6 +16,13 @@ COMMITTED_CRD = REPO / "charts" / "herd" / "crds" / "webservices.herd.dev.yaml"
 def test_committed_crd_is_generated_from_the_api():
     committed = yaml.safe_load(COMMITTED_CRD.read_text())
     assert committed == webservice_crd(), "run `make generate` and commit the result"
+
+
+def test_committed_peering_crds_are_generated():
+    committed = list(
+        yaml.safe_load_all((COMMITTED_CRD.parent / "kopfpeerings.kopf.dev.yaml").read_text())
+    )
+    assert committed == kopf_peering_crds(), "run `make generate` and commit the result"
 
 
 def test_every_field_has_a_description():

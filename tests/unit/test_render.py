@@ -129,3 +129,23 @@ def test_revision_changes_with_the_pod_template_only():
     assert desired(ws(image="shop:2")).revision != first
     labels = by_kind(desired(ws()))["Deployment"]["spec"]["template"]["metadata"]["labels"]
     assert labels[REVISION_LABEL] == first
+
+
+@pytest.mark.parametrize(
+    ("written", "operator_default", "rendered"),
+    [
+        (None, "nginx", "nginx"),  # the operator's default class
+        ("internal", "nginx", "internal"),  # the user's choice wins
+        (None, "", None),  # no class at all: the cluster's default IngressClass
+    ],
+)
+def test_ingress_class(written, operator_default, rendered):
+    ingress = {"host": "a.example.com", **({"className": written} if written else {})}
+    service = parse(
+        {
+            "metadata": {"name": "shop", "namespace": "ns", "uid": "u1"},
+            "spec": {"image": "shop:1", "app": "shop.main:app", "ingress": ingress},
+        },
+        default_ingress_class=operator_default,
+    )
+    assert by_kind(desired(service))["Ingress"]["spec"].get("ingressClassName") == rendered

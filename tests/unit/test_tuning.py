@@ -121,3 +121,10 @@ def test_timeouts_nest_inside_the_ingress_and_the_grace_period():
 def test_max_requests_with_jitter(max_requests, expected):
     config = resolve("wsgi", ServerSpec(max_requests=max_requests), res())
     assert (config.max_requests, config.max_requests_jitter) == expected
+
+
+def test_uvicorn_workers_are_not_recycled_by_default():
+    # The uvicorn worker resets accepted connections when it hits max_requests (gunicorn #2567).
+    config = resolve("asgi", ServerSpec(), res())
+    assert (config.max_requests, config.max_requests_jitter) == (0, 0)
+    assert resolve("asgi", ServerSpec(max_requests=100), res()).max_requests == 100

@@ -23,7 +23,6 @@ def annotations(route: IngressSpec, config: ServerConfig) -> dict[str, str]:
 
 def ingress(ws: WebService, route: IngressSpec, config: ServerConfig) -> dict[str, Any]:
     spec: dict[str, Any] = {
-        "ingressClassName": route.class_name,
         "rules": [
             {
                 "host": route.host,
@@ -39,6 +38,8 @@ def ingress(ws: WebService, route: IngressSpec, config: ServerConfig) -> dict[st
             }
         ],
     }
+    if route.class_name:
+        spec["ingressClassName"] = route.class_name
     if route.tls_secret_name:
         spec["tls"] = [{"hosts": [route.host], "secretName": route.tls_secret_name}]
     return {

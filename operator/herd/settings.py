@@ -1,0 +1,21 @@
+"""Operator-wide settings: command-line flags, each with an environment variable fallback."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: IngressClass for WebServices that name none ("" leaves it to the cluster's default).
+    ingress_class: str = "nginx"
+    #: Prometheus the autoscaler and canary analysis read, unless a WebService names its own.
+    prometheus_url: str = "http://prometheus-server.monitoring.svc:80"
+
+    @classmethod
+    def from_environment(cls) -> Settings:
+        return cls(
+            ingress_class=os.environ.get("HERD_INGRESS_CLASS", cls.ingress_class),
+            prometheus_url=os.environ.get("HERD_PROMETHEUS_URL", cls.prometheus_url),
+        )
