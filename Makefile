@@ -12,10 +12,10 @@ export KUBECONFIG := $(CURDIR)/.cluster/kubeconfig
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-$(VENV_STAMP): pyproject.toml
+$(VENV_STAMP): pyproject.toml apps/runtime/pyproject.toml apps/examples/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --quiet -e '.[dev]' -e apps/runtime -e apps/examples
 	touch $@
 
 .PHONY: venv
@@ -34,17 +34,18 @@ cluster-down: ## stop the local control plane and free its ports
 	@hack/cluster.sh down
 
 .PHONY: lint
-lint: $(VENV_STAMP) ## ruff over the Python sources
-	$(VENV)/bin/ruff check operator tests bench
-	$(VENV)/bin/ruff format --check operator tests bench
+lint: $(VENV_STAMP) ## ruff over the Python sources, hadolint over the Dockerfiles
+	$(VENV)/bin/ruff check operator tests bench apps
+	$(VENV)/bin/ruff format --check operator tests bench apps
+	$(VENV)/bin/hadolint Dockerfile apps/examples/Dockerfile
 
 .PHONY: test-unit
 test-unit: $(VENV_STAMP) ## the fast tier: pure tests, no cluster
-	$(PY) -m pytest -m 'not integration' tests/unit
+	$(PY) -m pytest tests/unit apps/runtime/tests
 
 .PHONY: test
 test: lint tools $(VENV_STAMP) ## everything: lint, unit and integration tests on the local cluster
-	$(PY) -m pytest tests
+	$(PY) -m pytest
 
 .PHONY: demo
 demo: $(VENV_STAMP) cluster-up ## the main job: a local cluster running Herd and the examples
@@ -57,6 +58,7 @@ demo-down: ## stop what `make demo` started
 .PHONY: generate
 generate: $(VENV_STAMP) ## regenerate the CRD and the API reference from operator/herd/api.py
 	$(VENV)/bin/herd crd > charts/herd/crds/webservices.herd.dev.yaml
+	$(VENV)/bin/herd crd --peering > charts/herd/crds/kopfpeerings.kopf.dev.yaml
 	$(PY) -m herd.apidocs > docs/api.md
 
 .PHONY: bench-reconcile

@@ -3,7 +3,9 @@
 # Go itself must be on PATH (the control-plane pins fetch the Go toolchain they need).
 set -euo pipefail
 
-packages=(openssl make git ca-certificates curl)
+# nginx-light and wrk: the data-plane tests; e2fsprogs: chattr, to make a directory unwritable
+# even for root in a herd-serve test.
+packages=(openssl make git ca-certificates curl nginx-light wrk e2fsprogs)
 
 missing=()
 for p in "${packages[@]}"; do

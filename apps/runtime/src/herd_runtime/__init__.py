@@ -1,0 +1,1 @@
+"""Herd's in-container runtime: `herd-serve`, the gunicorn hooks, HTTP metrics and health."""

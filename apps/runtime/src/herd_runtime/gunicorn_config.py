@@ -1,0 +1,76 @@
+"""gunicorn configuration module: `--config python:herd_runtime.gunicorn_config`.
+
+gunicorn reads every module-level name that matches one of its settings, so this module defines
+hooks and the settings below and nothing else public. Options on the command line override the
+settings here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from herd_runtime import multiproc
+from herd_runtime.appload import Interface
+from herd_runtime.metrics_server import MetricsServer, multiprocess_renderer
+from herd_runtime.middleware import instrument
+from herd_runtime.settings import RuntimeSettings
+from herd_runtime.workers import interface_of_worker
+
+# gunicorn 25.1+ opens a control socket under $HOME/.gunicorn by default: the home directory is
+# read-only in Herd's pods, and the socket's thread is stopped and restarted around every fork
+# of the arbiter, i.e. at every max_requests restart. Nothing in a pod uses it.
+control_socket_disable = True
+
+_metrics_server: MetricsServer | None = None
+
+
+def when_ready(server: Any) -> None:
+    """In the arbiter, once the app's sockets are bound: serve the summed metrics."""
+    global _metrics_server
+    settings = _settings()
+    try:
+        _metrics_server = MetricsServer(
+            settings.metrics_port, multiprocess_renderer(_multiprocess_dir(settings))
+        )
+    except OSError as error:
+        raise SystemExit(
+            f"herd: cannot serve metrics on port {settings.metrics_port}: {error.strerror}"
+        ) from None
+    _metrics_server.start()
+    server.log.info("Serving metrics at :%s/metrics", settings.metrics_port)
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """A forked worker holds a copy of the metrics listening socket: close it, so only the
+    arbiter holds that port."""
+    if _metrics_server is not None:
+        _metrics_server.socket.close()
+
+
+def post_worker_init(worker: Any) -> None:
+    """In each worker, once the app is loaded: wrap it with the health and metrics middleware."""
+    interface: Interface = interface_of_worker(type(worker))
+    # gunicorn's own ASGI worker keeps the app in `asgi`; every other worker in `wsgi`.
+    attribute = "asgi" if hasattr(worker, "asgi") else "wsgi"
+    app = getattr(worker, attribute)
+    setattr(worker, attribute, instrument(app, interface, _settings().health_path))
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """In the arbiter, after a worker exited: keep its counts, drop its files."""
+    try:
+        multiproc.retire_process(_multiprocess_dir(_settings()), worker.pid)
+    except Exception:
+        # Bookkeeping must never take the arbiter down; the counts stay in the worker's files.
+        server.log.exception("Could not archive the metric files of worker %s", worker.pid)
+
+
+def _settings() -> RuntimeSettings:
+    return RuntimeSettings.from_env()
+
+
+def _multiprocess_dir(settings: RuntimeSettings) -> Path:
+    if settings.multiprocess_dir is None:  # herd-serve refuses to start gunicorn without it
+        raise RuntimeError("PROMETHEUS_MULTIPROC_DIR is not set")
+    return settings.multiprocess_dir

@@ -1,0 +1,61 @@
+"""`herd-serve`: checks an app-server command line, then runs it.
+
+    herd-serve gunicorn [gunicorn options] module:callable
+    herd-serve uvicorn [uvicorn options] module:callable
+
+gunicorn is exec-ed with exactly the arguments given, so the pod spec shows what runs; the
+checks before it turn mistakes that would surface as a crash loop (or as silently missing
+metrics) into one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from herd_runtime import gunicorn_command, multiproc, uvicorn_command
+from herd_runtime.errors import StartupError
+from herd_runtime.settings import RuntimeSettings
+
+PROG = "herd-serve"
+USAGE = f"usage: {PROG} gunicorn|uvicorn [server options] module:callable"
+#: Exit status for a configuration herd-serve refuses (gunicorn uses 1 to 4 for its own).
+EXIT_INVALID = 2
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        _serve(args)
+    except StartupError as error:
+        print(f"{PROG}: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_INVALID) from None
+
+
+def _serve(args: list[str]) -> None:
+    if not args or args[0] not in ("gunicorn", "uvicorn"):
+        raise StartupError(f"expected 'gunicorn' or 'uvicorn' first ({USAGE})")
+    server, server_args = args[0], args[1:]
+    settings = RuntimeSettings.from_env()
+    if server == "uvicorn":
+        uvicorn_command.run(server_args, settings)
+        return
+    multiprocess_dir = gunicorn_command.check(server_args, settings)
+    executable = _executable("gunicorn")
+    # After the check: importing the app may have created metric files in this process.
+    multiproc.reset_directory(multiprocess_dir)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(executable, ["gunicorn", *server_args])
+
+
+def _executable(name: str) -> str:
+    """The script installed next to this interpreter (the gunicorn that was checked against),
+    else the first on PATH."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.is_file() else shutil.which(name)
+    if found is None:
+        raise StartupError(f"{name} is not installed next to {sys.executable} nor on PATH")
+    return found

@@ -1,0 +1,41 @@
+"""The runtime's settings, read from the environment the operator renders."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from herd_runtime.errors import StartupError
+
+DEFAULT_METRICS_PORT = 9102
+DEFAULT_HEALTH_PATH = "/healthz"
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    metrics_port: int
+    health_path: str
+    #: Where worker processes share metric files; None in a plain single-process server.
+    multiprocess_dir: Path | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> RuntimeSettings:
+        health_path = env.get("HERD_HEALTH_PATH", DEFAULT_HEALTH_PATH)
+        if not health_path.startswith("/"):
+            raise StartupError(f"HERD_HEALTH_PATH must start with '/', got {health_path!r}")
+        raw_dir = env.get("PROMETHEUS_MULTIPROC_DIR")
+        return cls(
+            metrics_port=_metrics_port(env.get("HERD_METRICS_PORT")),
+            health_path=health_path,
+            multiprocess_dir=Path(raw_dir) if raw_dir else None,
+        )
+
+
+def _metrics_port(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_METRICS_PORT
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise StartupError(f"HERD_METRICS_PORT must be a port number from 1 to 65535, got {raw!r}")
+    return int(raw)

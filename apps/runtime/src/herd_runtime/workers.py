@@ -1,0 +1,43 @@
+"""gunicorn worker classes: loading them by the names gunicorn takes, and which interface
+(WSGI or ASGI) each one serves."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from gunicorn.workers import SUPPORTED_WORKERS
+
+from herd_runtime.appload import Interface
+from herd_runtime.errors import StartupError
+
+#: Worker classes that serve ASGI apps, with their subclasses; every other one serves WSGI.
+ASGI_WORKERS = ("uvicorn_worker.UvicornWorker", "gunicorn.workers.gasgi.ASGIWorker")
+
+
+def load_worker_class(name: str) -> type:
+    """`gthread` or a dotted path such as `uvicorn_worker.UvicornWorker`."""
+    path = SUPPORTED_WORKERS.get(name, name)
+    module_name, _, class_name = path.rpartition(".")
+    if not module_name:
+        known = ", ".join(sorted(SUPPORTED_WORKERS))
+        raise StartupError(f"unknown worker class {name!r}: use one of {known} or a dotted path")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        hint = " (install herd-runtime[gevent])" if error.name == "gevent" else ""
+        raise StartupError(f"cannot load worker class {name!r}: {error}{hint}") from None
+    worker_class = getattr(module, class_name, None)
+    if not isinstance(worker_class, type):
+        raise StartupError(f"cannot load worker class {name!r}: {module_name} has no {class_name}")
+    return worker_class
+
+
+def interface_of_worker(worker_class: type) -> Interface:
+    for path in ASGI_WORKERS:
+        module_name, _, class_name = path.rpartition(".")
+        # Loading a class imported its bases: a module not imported holds none of them.
+        base = getattr(sys.modules.get(module_name), class_name, None)
+        if isinstance(base, type) and issubclass(worker_class, base):
+            return "asgi"
+    return "wsgi"
