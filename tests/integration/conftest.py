@@ -46,7 +46,8 @@ def herd_operator(kubectl_binary) -> Iterator[object]:
     admin = local.Kubectl(kubectl_binary)
     try:
         operator.install_crd(admin)
-        running = operator.start()
+        # Only the tests' own namespaces: other tests run operators of their own elsewhere.
+        running = operator.start(extra_args=["--namespace", "t-*"])
     except (RuntimeError, AssertionError) as error:
         pytest.fail(f"the Herd operator could not start: {error}", pytrace=False)
     yield running

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tests.support.cluster import KUBECONFIG, REPO, Kubectl
@@ -59,10 +60,16 @@ def install_crd(admin: Kubectl) -> None:
     )
 
 
-def start(liveness_port: int = 18180, metrics_port: int = 18190) -> Operator:
+def start(
+    liveness_port: int = 18180,
+    metrics_port: int = 18190,
+    kubeconfig: str = str(KUBECONFIG),
+    extra_args: Sequence[str] = (),
+    log_name: str = "operator-tests.log",
+) -> Operator:
     LOGS.mkdir(parents=True, exist_ok=True)
-    log_path = LOGS / "operator-tests.log"
-    env = {**os.environ, "KUBECONFIG": str(KUBECONFIG)}
+    log_path = LOGS / log_name
+    env = {**os.environ, "KUBECONFIG": kubeconfig}
     process = subprocess.Popen(
         [
             sys.executable,
@@ -76,6 +83,7 @@ def start(liveness_port: int = 18180, metrics_port: int = 18190) -> Operator:
             str(metrics_port),
             "--metrics-address",
             "127.0.0.1",
+            *extra_args,
         ],
         stdout=log_path.open("w"),  # noqa: SIM115 (the process writes it for its lifetime)
         stderr=subprocess.STDOUT,
