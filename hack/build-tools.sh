@@ -121,6 +121,24 @@ kwok_stages() {
   mv "$out.tmp" "$out"
 }
 
+# crds NAME MODULE VERSION FILE...: CRD manifests a module publishes (no build), for tests that
+# apply them to the local cluster.
+crds() {
+  local name=$1 module=$2 version=$3 out dir f
+  shift 3
+  out=$(tool_dir "$name" "$version")
+  [ -f "$out/.complete" ] && return 0
+  log "$name CRDs from $module@$version"
+  dir=$(go mod download -json "$module@$version" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  mkdir -p "$out"
+  for f in "$@"; do
+    printf -- '---\n' >>"$out/$name-crds.yaml.tmp"
+    cat "$dir/$f" >>"$out/$name-crds.yaml.tmp"
+  done
+  mv "$out/$name-crds.yaml.tmp" "$out/$name-crds.yaml"
+  touch "$out/.complete"
+}
+
 started=$SECONDS
 build_go etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3
 build_go kwok sigs.k8s.io/kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok \
@@ -132,11 +150,13 @@ build_go skaffold github.com/GoogleContainerTools/skaffold/v2 "$SKAFFOLD_VERSION
   github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold \
   "-X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=$SKAFFOLD_VERSION"
 build_kubernetes
+crds keda github.com/kedacore/keda/v2 "$KEDA_VERSION" config/crd/bases/keda.sh_scaledobjects.yaml
 
 rm -rf "$bin" && mkdir -p "$bin"
 for f in "$(tool_dir kubernetes "$KUBERNETES_VERSION")"/* "$(tool_dir etcd "$ETCD_VERSION")/etcd" \
          "$(tool_dir kwok "$KWOK_VERSION")"/* "$(tool_dir helm "$HELM_VERSION")/helm" \
-         "$(tool_dir skaffold "$SKAFFOLD_VERSION")/skaffold"; do
+         "$(tool_dir skaffold "$SKAFFOLD_VERSION")/skaffold" \
+         "$(tool_dir keda "$KEDA_VERSION")/keda-crds.yaml"; do
   ln -s "$f" "$bin/"
 done
 touch "$bin/.complete"

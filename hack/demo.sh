@@ -12,7 +12,7 @@ kubectl() { "$bin/kubectl" "$@"; }
 log() { printf '[demo] %s\n' "$*" >&2; }
 
 log "installing the WebService CRD"
-kubectl apply --server-side --field-manager herd-demo -f charts/herd/crds/ >/dev/null
+kubectl apply --server-side --force-conflicts --field-manager herd-demo -f charts/herd/crds/ >/dev/null
 kubectl wait --for condition=Established crd/webservices.herd.dev --timeout 60s >/dev/null
 
 pidfile="$state/pids/operator"

@@ -4,8 +4,8 @@
 set -euo pipefail
 
 # nginx-light and wrk: the data-plane tests; e2fsprogs: chattr, to make a directory unwritable
-# even for root in a herd-serve test.
-packages=(openssl make git ca-certificates curl nginx-light wrk e2fsprogs)
+# even for root in a herd-serve test; prometheus and hey: the autoscaling tests.
+packages=(openssl make git ca-certificates curl nginx-light wrk e2fsprogs prometheus hey)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -184,6 +184,12 @@ AUTOSCALING = obj(
         "enabled": boolean(
             "Let Herd own `spec.replicas` through the scale subresource.", default=False
         ),
+        "engine": string(
+            "`builtin`: Herd's own loop (RPM, error-rate guard, stabilization); `keda`: render a "
+            "KEDA ScaledObject with a Prometheus trigger on RPM instead.",
+            enum=("builtin", "keda"),
+            default="builtin",
+        ),
         "minReplicas": integer("Fewest replicas.", minimum=1, maximum=1000, default=1),
         "maxReplicas": integer("Most replicas.", minimum=1, maximum=1000, default=10),
         "targetRPMPerReplica": integer(
@@ -214,6 +220,23 @@ AUTOSCALING = obj(
 _DURATION_RULE = Rule(
     "type(self) == int || string(self).matches('^([0-9]+(ms|s|m|h))+$')",
     "duration must be seconds (60) or a Go-style duration such as 30s, 5m or 1h30m",
+)
+
+METRICS = obj(
+    "Where request metrics come from, for autoscaling and canary analysis.",
+    {
+        "source": string(
+            "`app`: herd-runtime's http_requests_total scraped from the pods; `ingress-nginx`: "
+            "the ingress controller's nginx_ingress_controller_requests.",
+            enum=("app", "ingress-nginx"),
+            default="app",
+        ),
+        "prometheusURL": string(
+            "Prometheus to query; unset, the operator's --prometheus-url.",
+            pattern="^https?://",
+            max_length=2048,
+        ),
+    },
 )
 
 CANARY_STEP = obj(
@@ -334,6 +357,7 @@ SPEC = obj(
         "ingress": INGRESS,
         "autoscaling": defaulted_object(AUTOSCALING),
         "canary": CANARY,
+        "metrics": defaulted_object(METRICS),
     },
     required=("image", "app"),
     rules=(
@@ -358,7 +382,7 @@ SPEC = obj(
 CONDITION = obj(
     "A condition in the Kubernetes convention.",
     {
-        "type": string("Ready, Progressing or Degraded."),
+        "type": string("Ready, Progressing, Degraded or ScalingActive."),
         "status": string("True, False or Unknown.", enum=("True", "False", "Unknown")),
         "reason": string("One CamelCase word for tools."),
         "message": string("What happened, for people."),
@@ -366,6 +390,32 @@ CONDITION = obj(
         "lastTransitionTime": string("When status last changed."),
     },
     required=("type", "status"),
+)
+
+AUTOSCALING_STATUS = obj(
+    "What the built-in autoscaler last saw and decided.",
+    {
+        "currentRPM": number("Requests per minute of the stable track."),
+        "errorRate": number("Fraction of 5xx responses (0..1)."),
+        "desiredReplicas": integer("Replicas the autoscaler wants."),
+        "lastScaleTime": string("When it last changed spec.replicas."),
+        "reason": string(
+            "Why: Load, SaturationErrors, ErrorsBlockScaleIn, Stabilizing, NoData, "
+            "PrometheusUnavailable, InvalidQuery."
+        ),
+        "message": string("The numbers behind the reason."),
+        "recommendations": array(
+            "Recent recommendations kept for the scale-down stabilization window.",
+            obj(
+                "One recommendation.",
+                {
+                    "time": integer("Seconds since the epoch."),
+                    "replicas": integer("Replicas recommended."),
+                },
+            ),
+            max_items=1000,
+        ),
+    },
 )
 
 SERVER_STATUS = obj(
@@ -388,7 +438,11 @@ STATUS = obj(
     "What Herd observed and did.",
     {
         "observedGeneration": integer("The spec generation this status describes."),
-        "conditions": array("Ready, Progressing and Degraded.", CONDITION, list_map_keys=("type",)),
+        "conditions": array(
+            "Ready, Progressing, Degraded, and ScalingActive with autoscaling.",
+            CONDITION,
+            list_map_keys=("type",),
+        ),
         "replicas": integer("Pods of the stable Deployment."),
         "readyReplicas": integer("Ready pods of the stable Deployment."),
         "updatedReplicas": integer("Pods running the current revision."),
@@ -396,6 +450,7 @@ STATUS = obj(
         "url": string("Where the service is reachable."),
         "revision": string("Hash of the current pod template."),
         "server": SERVER_STATUS,
+        "autoscaling": AUTOSCALING_STATUS,
     },
 )
 

@@ -26,8 +26,14 @@ def cmd_operator(args: argparse.Namespace) -> int:
     import kopf
     from prometheus_client import start_http_server
 
-    from herd import handlers  # noqa: F401  (registers the handlers)
+    from herd import handlers
 
+    settings = Settings(
+        ingress_class=args.ingress_class,
+        prometheus_url=args.prometheus_url,
+        autoscale_interval=args.autoscale_interval,
+    )
+    handlers.register_autoscaler(settings.autoscale_interval)
     kopf.configure(
         verbose=args.verbose,
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL,
@@ -42,11 +48,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
             # Naming a peering makes it mandatory: replicas wait for the KopfPeering CRD.
             peering_name=None if args.standalone else args.peering,
             liveness_endpoint=args.liveness or None,
-            memo=kopf.Memo(
-                settings=Settings(
-                    ingress_class=args.ingress_class, prometheus_url=args.prometheus_url
-                )
-            ),
+            memo=kopf.Memo(settings=settings),
         )
     )
     return 0
@@ -88,7 +90,10 @@ def cmd_render(args: argparse.Namespace) -> int:
         document.setdefault("metadata", {}).setdefault("namespace", args.namespace)
         document["metadata"].setdefault("uid", "00000000-0000-0000-0000-000000000000")
         try:
-            ws = model.parse(document, args.ingress_class)
+            ws = model.parse(
+                document,
+                Settings(ingress_class=args.ingress_class, prometheus_url=args.prometheus_url),
+            )
         except model.InvalidSpec as error:
             print(f"herd render: {document['metadata'].get('name')}: {error}", file=sys.stderr)
             return 1
@@ -137,6 +142,12 @@ def parser() -> argparse.ArgumentParser:
         default=defaults.prometheus_url,
         help="Prometheus for autoscaling and canary analysis (env HERD_PROMETHEUS_URL)",
     )
+    run.add_argument(
+        "--autoscale-interval",
+        type=float,
+        default=defaults.autoscale_interval,
+        help="seconds between autoscaling decisions (env HERD_AUTOSCALE_INTERVAL)",
+    )
     run.add_argument("--log-format", choices=("text", "json"), default="text")
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=cmd_operator)
@@ -163,6 +174,7 @@ def parser() -> argparse.ArgumentParser:
     rend.add_argument("-f", "--file", required=True, help="WebService manifest ('-': stdin)")
     rend.add_argument("-n", "--namespace", default="default")
     rend.add_argument("--ingress-class", default=Settings.from_environment().ingress_class)
+    rend.add_argument("--prometheus-url", default=Settings.from_environment().prometheus_url)
     rend.set_defaults(func=cmd_render)
     return top
 

@@ -91,7 +91,7 @@ def _remove(kube: Kube, ref: render.ObjectRef, owner_uid: str, outcome: Outcome)
 
 
 def _write_status(kube: Kube, body: dict[str, Any], new: dict[str, Any], outcome: Outcome) -> None:
-    if new == body.get("status", {}):
+    if status.unchanged(new, body.get("status") or {}):
         return
     meta = body["metadata"]
     try:
@@ -117,7 +117,7 @@ def reconcile(kube: Kube, settings: Settings, namespace: str, name: str) -> Outc
     previous = body.get("status") or {}
     generation = body["metadata"].get("generation", 0)
     try:
-        ws = model.parse(body, settings.ingress_class)
+        ws = model.parse(body, settings)
     except model.InvalidSpec as error:
         problem = status.Problem("InvalidSpec", str(error))
         new_status = status.invalid(generation, problem, previous, now())

@@ -9,10 +9,11 @@ from typing import Any
 import kopf
 from prometheus_client import Counter, Histogram
 
-from herd import api
+from herd import api, autoscaler, model
 from herd.coalesce import Coalescer
 from herd.controller import TransientError, reconcile
 from herd.kube import Kube
+from herd.metrics.prometheus import Prometheus
 from herd.render.meta import MANAGED_BY, MANAGED_BY_LABEL
 from herd.settings import Settings
 
@@ -23,6 +24,12 @@ RECONCILE_SECONDS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 WRITES = Counter("herd_reconcile_writes", "API writes made by reconciliations")
+AUTOSCALE_DECISIONS = Counter("herd_autoscale_decisions", "Autoscaler decisions", ["reason"])
+AUTOSCALE_SECONDS = Histogram(
+    "herd_autoscale_duration_seconds",
+    "Time one autoscaling decision took (queries included)",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 
 WEBSERVICES = (api.GROUP, api.VERSION, api.PLURAL)
 CHILD_RESOURCES = (
@@ -51,6 +58,13 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.server_timeout = 300
     memo.kube = Kube.from_environment()
     memo.setdefault("settings", Settings.from_environment())
+    memo.prometheus = {}  # one client (and connection pool) per Prometheus URL
+
+
+@kopf.on.cleanup()
+async def close_clients(memo: kopf.Memo, **_: Any) -> None:
+    for client in memo.get("prometheus", {}).values():
+        await client.close()
 
 
 COALESCER = Coalescer()
@@ -101,3 +115,30 @@ def _child_changed(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo, **_:
 
 for _group, _version, _plural in CHILD_RESOURCES:
     kopf.on.event(_group, _version, _plural, labels=MANAGED, id=f"child-{_plural}")(_child_changed)
+
+
+def _builtin_autoscaling(spec: kopf.Spec, **_: Any) -> bool:
+    scaling = spec.get("autoscaling") or {}
+    return bool(scaling.get("enabled")) and scaling.get("engine", "builtin") == "builtin"
+
+
+async def autoscale(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    try:
+        ws = model.parse(dict(body), memo.settings)
+    except model.InvalidSpec:
+        return  # the reconciler reports it as Degraded
+    url = ws.metrics.prometheus_url
+    prometheus = memo.prometheus.setdefault(url, Prometheus(url))
+    started = time.monotonic()
+    outcome = await autoscaler.autoscale(memo.kube, prometheus, ws, dict(body.status), time.time())
+    AUTOSCALE_SECONDS.observe(time.monotonic() - started)
+    AUTOSCALE_DECISIONS.labels(outcome.decision.reason).inc()
+    for kind, reason, message in outcome.events:
+        kopf.event(body, type=kind, reason=reason, message=message)
+
+
+def register_autoscaler(interval: float) -> None:
+    """The built-in autoscaler: a timer per WebService that enables it (interval: a setting)."""
+    kopf.timer(*WEBSERVICES, interval=interval, when=_builtin_autoscaling, id="autoscale")(
+        autoscale
+    )

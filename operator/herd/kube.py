@@ -29,6 +29,7 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "Service": ("v1", "services"),
     "Ingress": ("networking.k8s.io/v1", "ingresses"),
     "PodDisruptionBudget": ("policy/v1", "poddisruptionbudgets"),
+    "ScaledObject": ("keda.sh/v1alpha1", "scaledobjects"),
     api.KIND: (f"{api.GROUP}/{api.VERSION}", api.PLURAL),
 }
 
@@ -152,8 +153,11 @@ class Kube:
             raise
         return True
 
-    def apply_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        """Server-side apply of the WebService status subresource."""
+    def apply_status(
+        self, namespace: str, name: str, status: dict[str, Any], manager: str = FIELD_MANAGER
+    ) -> None:
+        """Server-side apply of (part of) the WebService status subresource: each writer owns
+        its own fields under its own field manager."""
         ref = Ref(api.KIND, namespace, name)
         body = {
             "apiVersion": f"{api.GROUP}/{api.VERSION}",
@@ -166,6 +170,18 @@ class Kube:
             _path(ref, "status"),
             ref.kind,
             body=body,
-            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+            query=[("fieldManager", manager), ("force", "true")],
             content_type="application/apply-patch+yaml",
+        )
+
+    def scale(self, namespace: str, name: str, replicas: int, manager: str) -> None:
+        """Set a WebService's replicas through its scale subresource, as `kubectl scale` does."""
+        ref = Ref(api.KIND, namespace, name)
+        self._request(
+            "PATCH",
+            _path(ref, "scale"),
+            ref.kind,
+            body={"spec": {"replicas": replicas}},
+            query=[("fieldManager", manager)],
+            content_type="application/merge-patch+json",
         )

@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from herd import api
+from herd.settings import Settings
 
 Interface = Literal["wsgi", "asgi"]
 Workload = Literal["io", "cpu", "mixed"]
@@ -46,8 +47,15 @@ class IngressSpec:
 
 
 @dataclass(frozen=True)
+class MetricsSpec:
+    source: Literal["app", "ingress-nginx"] = "app"
+    prometheus_url: str = Settings.prometheus_url
+
+
+@dataclass(frozen=True)
 class AutoscalingSpec:
     enabled: bool = False
+    engine: Literal["builtin", "keda"] = "builtin"
     min_replicas: int = 1
     max_replicas: int = 10
     target_rpm_per_replica: int = 600
@@ -104,6 +112,7 @@ class WebService:
     ingress: IngressSpec | None = None
     autoscaling: AutoscalingSpec = AutoscalingSpec()
     canary: CanarySpec | None = None
+    metrics: MetricsSpec = MetricsSpec()
 
 
 _DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h)")
@@ -172,9 +181,12 @@ def _quantities(raw: dict[str, Any] | None) -> dict[str, str]:
     return result
 
 
-def parse(body: dict[str, Any], default_ingress_class: str = "nginx") -> WebService:
+DEFAULTS = Settings()
+
+
+def parse(body: dict[str, Any], defaults: Settings = DEFAULTS) -> WebService:
     """A typed WebService from an API object (defaults applied as the API server does);
-    an Ingress without a class gets the operator's default."""
+    what the spec leaves to the operator (ingress class, Prometheus) comes from `defaults`."""
     body = api.ROOT.apply_defaults(body)
     meta = body.get("metadata") or {}
     spec = body.get("spec") or {}
@@ -218,18 +230,23 @@ def parse(body: dict[str, Any], default_ingress_class: str = "nginx") -> WebServ
         else IngressSpec(
             host=ingress["host"],
             path=ingress["path"],
-            class_name=ingress.get("className", default_ingress_class),
+            class_name=ingress.get("className", defaults.ingress_class),
             tls_secret_name=ingress.get("tlsSecretName"),
             max_body_size=str(ingress["maxBodySize"]),
             annotations=dict(ingress.get("annotations") or {}),
         ),
         autoscaling=AutoscalingSpec(
             enabled=scaling["enabled"],
+            engine=scaling["engine"],
             min_replicas=scaling["minReplicas"],
             max_replicas=scaling["maxReplicas"],
             target_rpm_per_replica=scaling["targetRPMPerReplica"],
             max_error_rate=float(scaling["maxErrorRate"]),
             scale_down_stabilization_seconds=scaling["scaleDownStabilizationSeconds"],
+        ),
+        metrics=MetricsSpec(
+            source=spec["metrics"]["source"],
+            prometheus_url=spec["metrics"].get("prometheusURL", defaults.prometheus_url),
         ),
         canary=None
         if canary is None

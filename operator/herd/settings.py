@@ -12,10 +12,15 @@ class Settings:
     ingress_class: str = "nginx"
     #: Prometheus the autoscaler and canary analysis read, unless a WebService names its own.
     prometheus_url: str = "http://prometheus-server.monitoring.svc:80"
+    #: Seconds between two decisions of the built-in autoscaler (the HPA's sync period).
+    autoscale_interval: float = 15.0
 
     @classmethod
     def from_environment(cls) -> Settings:
         return cls(
             ingress_class=os.environ.get("HERD_INGRESS_CLASS", cls.ingress_class),
             prometheus_url=os.environ.get("HERD_PROMETHEUS_URL", cls.prometheus_url),
+            autoscale_interval=float(
+                os.environ.get("HERD_AUTOSCALE_INTERVAL", cls.autoscale_interval)
+            ),
         )

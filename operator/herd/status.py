@@ -178,3 +178,13 @@ def invalid(
         "observedGeneration": generation,
         "conditions": merge_conditions(previous.get("conditions", []), conditions, generation, now),
     }
+
+
+def unchanged(new: dict[str, Any], previous: dict[str, Any]) -> bool:
+    """Does the status already hold `new`? Only the fields and condition types in `new` count:
+    other writers (the autoscaler, the canary controller) own the rest of the status."""
+    kinds = {c["type"] for c in new.get("conditions", [])}
+    mine = {key: previous.get(key) for key in new}
+    if "conditions" in new:
+        mine["conditions"] = [c for c in previous.get("conditions", []) if c.get("type") in kinds]
+    return mine == new

@@ -47,7 +47,7 @@ def herd_operator(kubectl_binary) -> Iterator[object]:
     try:
         operator.install_crd(admin)
         # Only the tests' own namespaces: other tests run operators of their own elsewhere.
-        running = operator.start(extra_args=["--namespace", "t-*"])
+        running = operator.start(extra_args=["--namespace", "t-*", "--autoscale-interval", "3"])
     except (RuntimeError, AssertionError) as error:
         pytest.fail(f"the Herd operator could not start: {error}", pytrace=False)
     yield running

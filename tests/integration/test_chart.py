@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.support import operator as herd_operator
-from tests.support.cluster import KUBECONFIG, REPO, Kubectl, eventually
+from tests.support.cluster import KUBECONFIG, REPO, Kubectl, eventually, pins
 
 CHART = REPO / "charts" / "herd"
 
@@ -80,6 +80,7 @@ def test_rendered_chart_passes_server_side_dry_run(helm, release_namespace, valu
     release_namespace.run(
         "apply",
         "--server-side",
+        "--force-conflicts",
         "--field-manager",
         "herd-tests",
         "-f",
@@ -88,7 +89,15 @@ def test_rendered_chart_passes_server_side_dry_run(helm, release_namespace, valu
         namespaced=False,
     )
     rendered = helm(
-        "template", "dry", str(CHART), "--namespace", release_namespace.namespace, *values
+        "template",
+        "dry",
+        str(CHART),
+        "--namespace",
+        release_namespace.namespace,
+        # Offline, helm assumes an old Kubernetes; render for the one the dry-run goes to.
+        "--kube-version",
+        pins()["KUBERNETES_VERSION"],
+        *values,
     ).stdout
     done = release_namespace.run(
         "apply", "--dry-run=server", "-f", "-", stdin=rendered, namespaced=False
@@ -180,6 +189,8 @@ def test_operator_runs_with_exactly_the_charts_rbac(helm, release_namespace, mod
             ("list", "secrets", "no"),
             ("patch", "deployments", "yes"),
             ("patch", "webservices.herd.dev/status", "yes"),
+            ("patch", "webservices.herd.dev/scale", "yes"),
+            ("create", "scaledobjects.keda.sh", "yes"),
             ("update", "webservices.herd.dev", "no"),
         ):
             answer = admin.run(

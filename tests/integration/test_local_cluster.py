@@ -83,16 +83,11 @@ def test_nodes_are_ready_kwok_nodes(kubectl: Kubectl) -> None:
 
 
 def test_server_reports_the_pinned_kubernetes_version(kubectl: Kubectl) -> None:
-    from tests.support.cluster import REPO
+    from tests.support.cluster import pins
 
-    pins = dict(
-        line.split("=", 1)
-        for line in (REPO / "hack" / "versions.env").read_text().splitlines()
-        if line and not line.startswith("#")
-    )
     version = json.loads(kubectl.run("version", "-o", "json", namespaced=False).stdout)
-    assert version["serverVersion"]["gitVersion"] == pins["KUBERNETES_VERSION"]
-    assert version["clientVersion"]["gitVersion"] == pins["KUBERNETES_VERSION"]
+    assert version["serverVersion"]["gitVersion"] == pins()["KUBERNETES_VERSION"]
+    assert version["clientVersion"]["gitVersion"] == pins()["KUBERNETES_VERSION"]
 
 
 def test_deployment_pods_become_ready_on_kwok_nodes(kubectl: Kubectl) -> None:

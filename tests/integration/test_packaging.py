@@ -83,6 +83,7 @@ def test_skaffold_render_is_accepted_by_the_cluster(tool, kubectl_binary):
     admin.run(
         "apply",
         "--server-side",
+        "--force-conflicts",
         "--field-manager",
         "herd-tests",
         "-f",

@@ -15,6 +15,12 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 KUBECONFIG = REPO / ".cluster" / "kubeconfig"
 
 
+def pins() -> dict[str, str]:
+    """The pinned tool versions of hack/versions.env."""
+    lines = (REPO / "hack" / "versions.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
 class ClusterUnavailable(RuntimeError):
     """The local control plane could not be started; the message says why."""
 

@@ -47,7 +47,14 @@ class Operator:
 
 def install_crd(admin: Kubectl) -> None:
     admin.run(
-        "apply", "--server-side", "--field-manager", "herd-tests", "-f", str(CRD), namespaced=False
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager",
+        "herd-tests",
+        "-f",
+        str(CRD),
+        namespaced=False,
     )
     admin.run(
         "wait",

@@ -7,6 +7,7 @@ import pytest
 from herd.model import parse
 from herd.render import desired
 from herd.render.meta import REVISION_LABEL
+from herd.settings import Settings
 
 
 def ws(**spec):
@@ -32,6 +33,7 @@ def test_minimal_spec_renders_deployment_and_service_only():
     assert {(r.kind, r.name) for r in state.absent} == {
         ("Ingress", "shop"),
         ("PodDisruptionBudget", "shop"),
+        ("ScaledObject", "shop"),
     }
     assert state.url == "http://shop.ns.svc.cluster.local:8000"
 
@@ -146,6 +148,33 @@ def test_ingress_class(written, operator_default, rendered):
             "metadata": {"name": "shop", "namespace": "ns", "uid": "u1"},
             "spec": {"image": "shop:1", "app": "shop.main:app", "ingress": ingress},
         },
-        default_ingress_class=operator_default,
+        Settings(ingress_class=operator_default),
     )
     assert by_kind(desired(service))["Ingress"]["spec"].get("ingressClassName") == rendered
+
+
+def test_keda_engine_renders_a_scaled_object_on_rpm():
+    state = desired(
+        ws(
+            autoscaling={
+                "enabled": True,
+                "engine": "keda",
+                "minReplicas": 2,
+                "maxReplicas": 8,
+                "targetRPMPerReplica": 900,
+            },
+            metrics={"prometheusURL": "http://prom:9090"},
+        )
+    )
+    scaled = by_kind(state)["ScaledObject"]
+    assert scaled["spec"]["scaleTargetRef"] == {
+        "apiVersion": "herd.dev/v1alpha1",
+        "kind": "WebService",
+        "name": "shop",
+    }
+    assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (2, 8)
+    trigger = scaled["spec"]["triggers"][0]
+    assert trigger["metadata"]["serverAddress"] == "http://prom:9090"
+    assert trigger["metadata"]["threshold"] == "900"
+    assert trigger["metadata"]["query"].startswith("60 * sum(rate(http_requests_total{")
+    assert ("ScaledObject", "shop") not in {(r.kind, r.name) for r in state.absent}

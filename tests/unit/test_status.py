@@ -89,3 +89,17 @@ def test_pods_that_cannot_be_created_degrade_the_service():
     ]
     assert deployment_problems(deployment()) == []
     assert deployment_problems(None) == []
+
+
+def test_unchanged_ignores_what_other_writers_own():
+    from herd.status import unchanged
+
+    mine = {"replicas": 2, "conditions": [{"type": "Ready", "status": "True"}]}
+    theirs = {
+        "autoscaling": {"currentRPM": 10},
+        "conditions": [{"type": "ScalingActive", "status": "True"}],
+    }
+    merged = {**theirs, **mine, "conditions": theirs["conditions"] + mine["conditions"]}
+    assert unchanged(mine, merged)
+    assert not unchanged({**mine, "replicas": 3}, merged)
+    assert not unchanged({**mine, "conditions": [{"type": "Ready", "status": "False"}]}, merged)

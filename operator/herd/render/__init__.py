@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from herd.model import WebService
-from herd.render import ingress_nginx, workload
+from herd.render import ingress_nginx, keda, workload
 from herd.render.meta import REVISION_LABEL
 from herd.tuning import ServerConfig, resolve
 
@@ -48,6 +48,11 @@ def desired(ws: WebService) -> Desired:
         objects.append(workload.pod_disruption_budget(ws))
     else:
         absent.append(ObjectRef("policy/v1", "PodDisruptionBudget", ws.namespace, ws.name))
+
+    if ws.autoscaling.enabled and ws.autoscaling.engine == "keda":
+        objects.append(keda.scaled_object(ws))
+    else:
+        absent.append(ObjectRef("keda.sh/v1alpha1", "ScaledObject", ws.namespace, ws.name))
 
     revision = deployment["spec"]["template"]["metadata"]["labels"][REVISION_LABEL]
     return Desired(tuple(objects), tuple(absent), config, revision, url)

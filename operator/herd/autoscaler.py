@@ -1,0 +1,104 @@
+"""The built-in autoscaler's loop body: observe, call the pure `herd.autoscale.decide`, then
+scale through the WebService's scale subresource and report in status.
+
+Replicas go through the scale subresource (not the Deployment): `spec.replicas` stays the one
+number every writer agrees on (kubectl scale, the autoscaler, a GitOps tool told to ignore it),
+and the reconciler keeps rendering the Deployment from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from dataclasses import dataclass, field
+from typing import Any
+
+from herd.autoscale import Decision, Observations, Recommendation, decide
+from herd.kube import Kube
+from herd.metrics.prometheus import Prometheus
+from herd.metrics.sources import SOURCES, Target
+from herd.model import WebService
+from herd.status import Condition, merge_conditions
+
+FIELD_MANAGER = "herd-autoscaler"
+
+
+@dataclass
+class ScaleOutcome:
+    decision: Decision
+    scaled_from: int | None = None
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+async def observe(prometheus: Prometheus, ws: WebService, track: str = "stable") -> Observations:
+    source = SOURCES[ws.metrics.source]
+    target = Target(ws.namespace, ws.name, track)  # type: ignore[arg-type]
+    rpm, errors, saturation = await asyncio.gather(
+        prometheus.query(source.requests_per_minute(target)),
+        prometheus.query(source.error_rate(target)),
+        prometheus.query(source.saturation_error_rate(target)),
+    )
+    return Observations(rpm, errors, saturation)
+
+
+def history_of(previous: dict[str, Any]) -> tuple[Recommendation, ...]:
+    kept = (previous.get("autoscaling") or {}).get("recommendations") or []
+    return tuple(Recommendation(float(r["time"]), int(r["replicas"])) for r in kept)
+
+
+def _timestamp(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def status_of(
+    ws: WebService, decision: Decision, previous: dict[str, Any], now: float, scaled: bool
+) -> dict[str, Any]:
+    before = previous.get("autoscaling") or {}
+    autoscaling: dict[str, Any] = {
+        "desiredReplicas": decision.replicas,
+        "reason": decision.reason,
+        "message": decision.message,
+        "recommendations": [
+            {"time": int(r.at), "replicas": r.replicas} for r in decision.recommendations
+        ],
+    }
+    if decision.rpm is not None:
+        autoscaling["currentRPM"] = round(decision.rpm, 1)
+    if decision.error_rate is not None:
+        autoscaling["errorRate"] = round(decision.error_rate, 4)
+    last = _timestamp(now) if scaled else before.get("lastScaleTime")
+    if last:
+        autoscaling["lastScaleTime"] = last
+    condition = Condition("ScalingActive", decision.active, decision.reason, decision.message)
+    return {
+        "autoscaling": autoscaling,
+        "conditions": merge_conditions(
+            previous.get("conditions", []), (condition,), ws.generation, _timestamp(now)
+        ),
+    }
+
+
+async def autoscale(
+    kube: Kube, prometheus: Prometheus, ws: WebService, previous: dict[str, Any], now: float
+) -> ScaleOutcome:
+    seen = await observe(prometheus, ws)
+    decision = decide(ws.autoscaling, ws.replicas, seen, history_of(previous), now)
+    outcome = ScaleOutcome(decision)
+    if decision.replicas != ws.replicas:
+        await asyncio.to_thread(kube.scale, ws.namespace, ws.name, decision.replicas, FIELD_MANAGER)
+        outcome.scaled_from = ws.replicas
+        outcome.events.append(
+            (
+                "Normal",
+                "Scaled",
+                f"scaled from {ws.replicas} to {decision.replicas} replicas: {decision.message}",
+            )
+        )
+    was_active = next(
+        (c for c in previous.get("conditions", []) if c.get("type") == "ScalingActive"), {}
+    ).get("status")
+    if not decision.active and was_active != "False":
+        outcome.events.append(("Warning", decision.reason, decision.message))
+    new = status_of(ws, decision, previous, now, outcome.scaled_from is not None)
+    await asyncio.to_thread(kube.apply_status, ws.namespace, ws.name, new, FIELD_MANAGER)
+    return outcome

@@ -1,0 +1,1 @@
+"""Request metrics of a WebService: PromQL per metric source (pure) and the Prometheus client."""
