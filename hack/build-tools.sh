@@ -29,8 +29,9 @@ if [ -f "$bin/.complete" ]; then
   exit 0
 fi
 
-# GOTOOLCHAIN stays "auto": an older local Go fetches the toolchain the pins need from the proxy.
-export CGO_ENABLED=0 GOFLAGS=-trimpath
+# GOTOOLCHAIN=auto: a Go older than a pin needs fetches that toolchain from the module proxy
+# (some installs default to "local" in go.env).
+export CGO_ENABLED=0 GOFLAGS=-trimpath GOTOOLCHAIN=auto
 
 # new_module DIR: a throwaway main module whose only job is to pin what it builds.
 new_module() {
@@ -130,6 +131,7 @@ crds() {
   [ -f "$out/.complete" ] && return 0
   log "$name CRDs from $module@$version"
   dir=$(go mod download -json "$module@$version" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  [ -n "$dir" ] || { go mod download "$module@$version"; log "cannot download $module@$version"; exit 1; }
   mkdir -p "$out"
   for f in "$@"; do
     printf -- '---\n' >>"$out/$name-crds.yaml.tmp"
@@ -151,12 +153,17 @@ build_go skaffold github.com/GoogleContainerTools/skaffold/v2 "$SKAFFOLD_VERSION
   "-X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=$SKAFFOLD_VERSION"
 build_kubernetes
 crds keda github.com/kedacore/keda/v2 "$KEDA_VERSION" config/crd/bases/keda.sh_scaledobjects.yaml
+crds gateway-api sigs.k8s.io/gateway-api "$GATEWAY_API_VERSION" \
+  config/crd/standard/gateway.networking.k8s.io_gatewayclasses.yaml \
+  config/crd/standard/gateway.networking.k8s.io_gateways.yaml \
+  config/crd/standard/gateway.networking.k8s.io_httproutes.yaml
 
 rm -rf "$bin" && mkdir -p "$bin"
 for f in "$(tool_dir kubernetes "$KUBERNETES_VERSION")"/* "$(tool_dir etcd "$ETCD_VERSION")/etcd" \
          "$(tool_dir kwok "$KWOK_VERSION")"/* "$(tool_dir helm "$HELM_VERSION")/helm" \
          "$(tool_dir skaffold "$SKAFFOLD_VERSION")/skaffold" \
-         "$(tool_dir keda "$KEDA_VERSION")/keda-crds.yaml"; do
+         "$(tool_dir keda "$KEDA_VERSION")/keda-crds.yaml" \
+         "$(tool_dir gateway-api "$GATEWAY_API_VERSION")/gateway-api-crds.yaml"; do
   ln -s "$f" "$bin/"
 done
 touch "$bin/.complete"

@@ -170,6 +170,16 @@ INGRESS = obj(
                 ),
             ),
         ),
+        "gateway": obj(
+            "Route with Gateway API (an HTTPRoute attached to this Gateway) instead of an "
+            "ingress-nginx Ingress: the forward path, as ingress-nginx is retired upstream.",
+            {
+                "name": string("Name of the parent Gateway.", max_length=253),
+                "namespace": string("Its namespace; unset, the WebService's.", max_length=63),
+                "sectionName": string("A listener of the Gateway to attach to.", max_length=253),
+            },
+            required=("name",),
+        ),
         "annotations": string_map(
             "Extra Ingress annotations, merged over the ones Herd derives (yours win).",
             max_properties=64,
@@ -434,6 +444,54 @@ SERVER_STATUS = obj(
     },
 )
 
+CANARY_STATUS = obj(
+    "The canary rollout: all of its state, so a restarted operator resumes where it was.",
+    {
+        "phase": string("Progressing, Paused, Promoting, Succeeded, RolledBack or Aborted."),
+        "stepIndex": integer("0-based index of the current step."),
+        "steps": integer("Number of steps."),
+        "weight": integer("Percent of traffic on the canary."),
+        "stableRevision": string("Revision (pod template hash) of the stable version."),
+        "canaryRevision": string("Revision of the canary."),
+        "failedChecks": integer("Failed analyses so far (rollback at failureLimit)."),
+        "inconclusiveChecks": integer("Consecutive inconclusive analyses."),
+        "passedInStep": boolean("An analysis passed during the current step."),
+        "pausedReason": string("Why it is paused."),
+        "message": string("What is happening, for people."),
+        "startTime": string("When the rollout started."),
+        "stepStartTime": string("When the current step started."),
+        "lastProgressTime": string("When it last moved (for progressDeadlineSeconds)."),
+        "lastAnalysisTime": string("When the canary was last analysed."),
+        "lastAnalysis": obj(
+            "The last analysis and its numbers.",
+            {
+                "time": string("When."),
+                "verdict": string("pass, fail or inconclusive."),
+                "message": string("Why."),
+                "requests": number("Canary requests in the interval."),
+                "errorRate": number("Fraction of 5xx."),
+                "p99LatencyMs": number("99th percentile latency."),
+            },
+        ),
+        "handledIntent": string("Id of the last user intent acted on."),
+        "observedGeneration": integer("The spec generation this canary status describes."),
+    },
+)
+
+INTENT = obj(
+    "A user's rollout intent (herd promote, abort, retry, pause, resume), written to the "
+    "status subresource so GitOps tools comparing the spec see no drift.",
+    {
+        "action": string(
+            "What was asked.", enum=("promote", "promote-full", "abort", "retry", "pause", "resume")
+        ),
+        "id": string("Unique id: the operator acts on each intent once.", max_length=64),
+        "requestedAt": string("When it was asked."),
+        "by": string("Who asked."),
+    },
+    required=("action", "id"),
+)
+
 STATUS = obj(
     "What Herd observed and did.",
     {
@@ -451,6 +509,13 @@ STATUS = obj(
         "revision": string("Hash of the current pod template."),
         "server": SERVER_STATUS,
         "autoscaling": AUTOSCALING_STATUS,
+        "canary": CANARY_STATUS,
+        "intent": INTENT,
+        "stableSpec": obj(
+            "The pod-shaping spec fields of the version that serves, kept while a canary of a "
+            "newer spec is judged.",
+            preserve_unknown=True,
+        ),
     },
 )
 

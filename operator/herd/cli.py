@@ -1,4 +1,5 @@
-"""`herd`: run the operator, and offline tools (the CRD, tuning, rendering)."""
+"""`herd`: canary rollouts from a shell (also as `kubectl herd`), the operator, and offline
+tools (the CRD, tuning, rendering)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from herd import model, render, tuning
+from herd import model, render, rollout_cli, tuning
 from herd.crd import kopf_peering_crds, webservice_crd
 from herd.settings import Settings
 from herd.status import server_status
@@ -32,8 +33,9 @@ def cmd_operator(args: argparse.Namespace) -> int:
         ingress_class=args.ingress_class,
         prometheus_url=args.prometheus_url,
         autoscale_interval=args.autoscale_interval,
+        canary_interval=args.canary_interval,
     )
-    handlers.register_autoscaler(settings.autoscale_interval)
+    handlers.register_timers(settings)
     kopf.configure(
         verbose=args.verbose,
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL,
@@ -102,9 +104,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="herd", description=__doc__)
+def parser(prog: str = "herd") -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog=prog, description=__doc__)
     commands = top.add_subparsers(dest="command", required=True)
+    rollout_cli.add_commands(commands)
 
     run = commands.add_parser("operator", help="run the operator")
     run.add_argument(
@@ -141,6 +144,12 @@ def parser() -> argparse.ArgumentParser:
         "--prometheus-url",
         default=defaults.prometheus_url,
         help="Prometheus for autoscaling and canary analysis (env HERD_PROMETHEUS_URL)",
+    )
+    run.add_argument(
+        "--canary-interval",
+        type=float,
+        default=defaults.canary_interval,
+        help="seconds between two ticks of a canary rollout (env HERD_CANARY_INTERVAL)",
     )
     run.add_argument(
         "--autoscale-interval",
@@ -180,12 +189,17 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parser(rollout_cli.program_name(sys.argv[0])).parse_args(argv)
     try:
         return int(args.func(args))
     except model.InvalidSpec as error:
         print(f"herd: {error}", file=sys.stderr)
         return 1
+    except rollout_cli.CliError as error:
+        print(f"herd: {error}", file=sys.stderr)
+        return error.code
+    except KeyboardInterrupt:  # Ctrl-C ends `status --watch`: no traceback
+        return rollout_cli.EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

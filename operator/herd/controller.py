@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from herd import api, model, render, status
+from herd import api, model, render, rollout, status
 from herd.drift import contains
 from herd.kube import ApiError, Kube, Ref
 from herd.render.meta import MANAGED_BY, MANAGED_BY_LABEL
@@ -104,6 +104,36 @@ def _write_status(kube: Kube, body: dict[str, Any], new: dict[str, Any], outcome
     outcome.status_changed = True
 
 
+def tracks_of(
+    ws: model.WebService, body: dict[str, Any], settings: Settings
+) -> tuple[render.Tracks, rollout.State]:
+    """What the stable and canary tracks run, from the rollout state in status."""
+    previous = body.get("status") or {}
+    canary = rollout.from_status(previous.get("canary"))
+    snapshot = previous.get("stableSpec")
+    if ws.canary is None or not snapshot:
+        return render.Tracks(stable=ws), canary
+    stable = (
+        ws
+        if canary.phase == "Promoting"
+        else model.parse(model.with_pod_fields(body, snapshot), settings)
+    )
+    return render.Tracks(stable, ws if canary.active else None, canary.weight), canary
+
+
+def _stable_spec(
+    body: dict[str, Any],
+    ws: model.WebService,
+    stable_is_spec: bool,
+    deployment: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """The pod fields of the version that serves: the spec's, once its rollout completed."""
+    _, progressing = status.rollout_conditions(ws.replicas, deployment)
+    if stable_is_spec and progressing.reason == "RolloutComplete":
+        return model.pod_fields(body["spec"])
+    return (body.get("status") or {}).get("stableSpec")
+
+
 def reconcile(kube: Kube, settings: Settings, namespace: str, name: str) -> Outcome:
     """Bring one WebService's children and status to the desired state.
 
@@ -125,7 +155,8 @@ def reconcile(kube: Kube, settings: Settings, namespace: str, name: str) -> Outc
         _write_status(kube, body, new_status, outcome)
         return outcome
 
-    desired = render.desired(ws)
+    tracks, canary = tracks_of(ws, body, settings)
+    desired = render.desired(ws, tracks)
     problems: list[status.Problem] = []
     deployment: dict[str, Any] | None = None
     try:
@@ -136,11 +167,17 @@ def reconcile(kube: Kube, settings: Settings, namespace: str, name: str) -> Outc
             except ApiError as error:
                 problems.append(_problem(error, want))
                 synced = live
-            if want["kind"] == "Deployment":
+            if want["kind"] == "Deployment" and want["metadata"]["name"] == ws.name:
                 deployment = synced
         for absent in desired.absent:
             _remove(kube, absent, ws.uid, outcome)
-        new_status = status.compute(ws, desired, deployment, problems, previous, now())
+        spec_revision = render.revision_of(ws)
+        new_status = status.compute(
+            ws, desired, deployment, problems, previous, now(), canary, spec_revision
+        )
+        stable_spec = _stable_spec(body, ws, tracks.stable is ws, deployment)
+        if stable_spec is not None:
+            new_status["stableSpec"] = stable_spec
         outcome.events.extend(_transition_events(previous, new_status))
         _write_status(kube, body, new_status, outcome)
     except NamespaceGone:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -9,10 +10,10 @@ from typing import Any
 import kopf
 from prometheus_client import Counter, Histogram
 
-from herd import api, autoscaler, model
+from herd import api, autoscaler, canary, model
 from herd.coalesce import Coalescer
 from herd.controller import TransientError, reconcile
-from herd.kube import Kube
+from herd.kube import ApiError, Kube
 from herd.metrics.prometheus import Prometheus
 from herd.render.meta import MANAGED_BY, MANAGED_BY_LABEL
 from herd.settings import Settings
@@ -37,6 +38,7 @@ CHILD_RESOURCES = (
     ("", "v1", "services"),
     ("networking.k8s.io", "v1", "ingresses"),
     ("policy", "v1", "poddisruptionbudgets"),
+    ("gateway.networking.k8s.io", "v1", "httproutes"),
 )
 MANAGED = {MANAGED_BY_LABEL: MANAGED_BY}
 
@@ -122,23 +124,80 @@ def _builtin_autoscaling(spec: kopf.Spec, **_: Any) -> bool:
     return bool(scaling.get("enabled")) and scaling.get("engine", "builtin") == "builtin"
 
 
-async def autoscale(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+def _served(body: kopf.Body, memo: kopf.Memo) -> model.WebService | None:
+    """The WebService a timer should act on: not one being deleted, nor an invalid one (the
+    reconciler reports that as Degraded)."""
+    if body.metadata.get("deletionTimestamp"):
+        return None
     try:
-        ws = model.parse(dict(body), memo.settings)
+        return model.parse(dict(body), memo.settings)
     except model.InvalidSpec:
-        return  # the reconciler reports it as Degraded
+        return None
+
+
+def _prometheus(memo: kopf.Memo, ws: model.WebService) -> Prometheus:
     url = ws.metrics.prometheus_url
-    prometheus = memo.prometheus.setdefault(url, Prometheus(url))
+    return memo.prometheus.setdefault(url, Prometheus(url))
+
+
+def _gone(error: ApiError) -> bool:
+    """Deleted (or its namespace going) between the timer's start and its write."""
+    return error.status == 404 or error.namespace_terminating
+
+
+async def autoscale(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    ws = _served(body, memo)
+    if ws is None:
+        return
     started = time.monotonic()
-    outcome = await autoscaler.autoscale(memo.kube, prometheus, ws, dict(body.status), time.time())
+    try:
+        outcome = await autoscaler.autoscale(
+            memo.kube, _prometheus(memo, ws), ws, dict(body.status), time.time()
+        )
+    except ApiError as error:
+        if _gone(error):
+            return
+        raise
     AUTOSCALE_SECONDS.observe(time.monotonic() - started)
     AUTOSCALE_DECISIONS.labels(outcome.decision.reason).inc()
     for kind, reason, message in outcome.events:
         kopf.event(body, type=kind, reason=reason, message=message)
 
 
-def register_autoscaler(interval: float) -> None:
-    """The built-in autoscaler: a timer per WebService that enables it (interval: a setting)."""
-    kopf.timer(*WEBSERVICES, interval=interval, when=_builtin_autoscaling, id="autoscale")(
-        autoscale
+def _canary_wanted(spec: kopf.Spec, **_: Any) -> bool:
+    return bool(spec.get("canary"))
+
+
+async def canary_tick(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    ws = _served(body, memo)
+    if ws is None:
+        return
+    try:
+        outcome = await canary.progress(
+            memo.kube, _prometheus(memo, ws), memo.settings, dict(body), time.time()
+        )
+    except ApiError as error:
+        if _gone(error):
+            return
+        raise
+    for kind, reason, message in outcome.events:
+        kopf.event(body, type=kind, reason=reason, message=message)
+    if outcome.changed:
+        # The new state asks for other objects (weights, the canary, a promoted stable).
+        await asyncio.to_thread(
+            _reconcile, "canary", memo, body.metadata.namespace, body.metadata.name
+        )
+
+
+def register_timers(settings: Settings) -> None:
+    """Timers per WebService, at intervals that are operator settings: the built-in autoscaler
+    where it is enabled, the canary controller where spec.canary is set."""
+    kopf.timer(
+        *WEBSERVICES,
+        interval=settings.autoscale_interval,
+        when=_builtin_autoscaling,
+        id="autoscale",
+    )(autoscale)
+    kopf.timer(*WEBSERVICES, interval=settings.canary_interval, when=_canary_wanted, id="canary")(
+        canary_tick
     )

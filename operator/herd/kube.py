@@ -7,11 +7,13 @@ the operator's metrics, so "API writes per reconcile" and "no writes when idle" 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
 import kubernetes
-from kubernetes.client import ApiClient
+import urllib3
+from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 from prometheus_client import Counter
 
@@ -30,6 +32,7 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "Ingress": ("networking.k8s.io/v1", "ingresses"),
     "PodDisruptionBudget": ("policy/v1", "poddisruptionbudgets"),
     "ScaledObject": ("keda.sh/v1alpha1", "scaledobjects"),
+    "HTTPRoute": ("gateway.networking.k8s.io/v1", "httproutes"),
     api.KIND: (f"{api.GROUP}/{api.VERSION}", api.PLURAL),
 }
 
@@ -111,9 +114,12 @@ class Kube:
             response.read()
         except ApiException as error:
             raise ApiError(error.status or 0, error.reason or "", str(error)) from error
-        except OSError as error:  # connection refused, reset, timed out
+        except (OSError, urllib3.exceptions.HTTPError) as error:  # refused, reset, timed out
             raise ApiError(0, "Unreachable", str(error)) from error
-        data = json.loads(response.data or b"{}")
+        try:
+            data = json.loads(response.data or b"{}")
+        except ValueError:  # e.g. "404 page not found" for an API group that is not installed
+            data = {"message": response.data[:500].decode(errors="replace")}
         if not 200 <= response.status < 300:
             causes = tuple(c.get("reason", "") for c in data.get("details", {}).get("causes", []))
             raise ApiError(
@@ -185,3 +191,74 @@ class Kube:
             query=[("fieldManager", manager)],
             content_type="application/merge-patch+json",
         )
+
+    # --- For the `herd` CLI: a user's kubeconfig, WebService reads, rollout intents. ---
+
+    @classmethod
+    def from_kubeconfig(cls, path: str | None = None, context: str | None = None) -> Kube:
+        """A client for one kubeconfig context (default: $KUBECONFIG, else ~/.kube/config, and
+        its current context), without touching the kubernetes package's global default."""
+        configuration = Configuration()
+        kubernetes.config.load_kube_config(
+            config_file=kubeconfig_path(path), context=context, client_configuration=configuration
+        )
+        return cls(ApiClient(configuration))
+
+    def _webservice_request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """`_request` on WebServices, where urllib3's connection errors (connection refused,
+        unknown host: not OSErrors) are an ApiError too, so a user gets one line, not a trace."""
+        try:
+            return self._request(method, path, api.KIND, **kwargs)
+        except urllib3.exceptions.HTTPError as error:
+            raise ApiError(0, "Unreachable", str(error)) from error
+
+    def get_webservice(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self._webservice_request("GET", _path(Ref(api.KIND, namespace, name)))
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def list_webservices(self, namespace: str | None) -> list[dict[str, Any]]:
+        """The WebServices of a namespace, or of all namespaces when `namespace` is None."""
+        scope = f"/namespaces/{namespace}" if namespace else ""
+        path = f"/apis/{api.GROUP}/{api.VERSION}{scope}/{api.PLURAL}"
+        return self._webservice_request("GET", path)["items"]
+
+    def write_intent(self, namespace: str, name: str, intent: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply of `status.intent` as the CLI's field manager; returns the WebService
+        as stored. The status subresource, not the spec: GitOps tools see no drift (Argo Rollouts
+        promotes the same way), and the herd-promoter role needs no right to edit the spec."""
+        body = {
+            "apiVersion": f"{api.GROUP}/{api.VERSION}",
+            "kind": api.KIND,
+            "metadata": {"name": name, "namespace": namespace},
+            "status": {"intent": intent},
+        }
+        return self._webservice_request(
+            "PATCH",
+            _path(Ref(api.KIND, namespace, name), "status"),
+            body=body,
+            query=[("fieldManager", CLI_FIELD_MANAGER), ("force", "true")],
+            content_type="application/apply-patch+yaml",
+        )
+
+
+CLI_FIELD_MANAGER = "herd-cli"
+
+
+def kubeconfig_path(path: str | None) -> str:
+    """The kubeconfig kubectl would read: --kubeconfig, else $KUBECONFIG (read now, not when the
+    kubernetes package was imported), else ~/.kube/config."""
+    return path or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+
+
+def context_namespace(path: str | None = None, context: str | None = None) -> str:
+    """The namespace of a kubeconfig context (default: the current one), else "default"."""
+    contexts, current = kubernetes.config.list_kube_config_contexts(kubeconfig_path(path))
+    if context is not None:
+        current = next((c for c in contexts if c["name"] == context), None)
+        if current is None:
+            raise kubernetes.config.ConfigException(f"context {context!r} is not in the kubeconfig")
+    return current.get("context", {}).get("namespace") or "default"

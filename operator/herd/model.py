@@ -37,6 +37,13 @@ class ServerSpec:
 
 
 @dataclass(frozen=True)
+class GatewayRef:
+    name: str
+    namespace: str | None = None
+    section_name: str | None = None
+
+
+@dataclass(frozen=True)
 class IngressSpec:
     host: str
     path: str = "/"
@@ -44,6 +51,7 @@ class IngressSpec:
     tls_secret_name: str | None = None
     max_body_size: str = "1m"
     annotations: dict[str, str] = field(default_factory=dict)
+    gateway: GatewayRef | None = None  # route with Gateway API instead of an nginx Ingress
 
 
 @dataclass(frozen=True)
@@ -181,6 +189,33 @@ def _quantities(raw: dict[str, Any] | None) -> dict[str, str]:
     return result
 
 
+#: Spec fields that shape the pod template: a change to any of them is a new revision, rolled
+#: out as a canary when `spec.canary` is set. `status.stableSpec` keeps these for the version
+#: that serves, so the stable Deployment can be rendered while a canary is judged.
+POD_FIELDS = (
+    "image",
+    "imagePullPolicy",
+    "app",
+    "interface",
+    "port",
+    "metricsPort",
+    "env",
+    "resources",
+    "healthPath",
+    "server",
+)
+
+
+def pod_fields(spec: dict[str, Any]) -> dict[str, Any]:
+    return {key: spec[key] for key in POD_FIELDS if key in spec}
+
+
+def with_pod_fields(body: dict[str, Any], snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The WebService as it would be with the pod template of `snapshot` (a stable version)."""
+    rest = {k: v for k, v in (body.get("spec") or {}).items() if k not in POD_FIELDS}
+    return {**body, "spec": {**rest, **snapshot}}
+
+
 DEFAULTS = Settings()
 
 
@@ -234,6 +269,13 @@ def parse(body: dict[str, Any], defaults: Settings = DEFAULTS) -> WebService:
             tls_secret_name=ingress.get("tlsSecretName"),
             max_body_size=str(ingress["maxBodySize"]),
             annotations=dict(ingress.get("annotations") or {}),
+            gateway=None
+            if "gateway" not in ingress
+            else GatewayRef(
+                name=ingress["gateway"]["name"],
+                namespace=ingress["gateway"].get("namespace"),
+                section_name=ingress["gateway"].get("sectionName"),
+            ),
         ),
         autoscaling=AutoscalingSpec(
             enabled=scaling["enabled"],

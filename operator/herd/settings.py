@@ -14,6 +14,8 @@ class Settings:
     prometheus_url: str = "http://prometheus-server.monitoring.svc:80"
     #: Seconds between two decisions of the built-in autoscaler (the HPA's sync period).
     autoscale_interval: float = 15.0
+    #: Seconds between two ticks of a canary rollout (analysis runs every intervalSeconds).
+    canary_interval: float = 5.0
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -23,4 +25,5 @@ class Settings:
             autoscale_interval=float(
                 os.environ.get("HERD_AUTOSCALE_INTERVAL", cls.autoscale_interval)
             ),
+            canary_interval=float(os.environ.get("HERD_CANARY_INTERVAL", cls.canary_interval)),
         )

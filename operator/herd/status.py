@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from herd import rollout
 from herd.model import WebService
 from herd.render import Desired
 from herd.render.meta import selector_string
@@ -134,6 +135,21 @@ def merge_conditions(
     return merged
 
 
+NO_ROLLOUT = rollout.State()
+
+
+def canary_conditions(
+    canary: rollout.State, spec_revision: str, progressing: Condition
+) -> tuple[Condition, list[Problem]]:
+    """While a canary runs it is what is progressing; a rejected revision degrades the service
+    until the spec changes again (or `herd retry`)."""
+    if canary.active:
+        return Condition("Progressing", True, f"Canary{canary.phase}", canary.message), []
+    if canary.phase in ("RolledBack", "Aborted") and canary.canary_revision == spec_revision:
+        return progressing, [Problem(canary.phase, canary.message)]
+    return progressing, []
+
+
 def compute(
     ws: WebService,
     desired: Desired,
@@ -141,12 +157,17 @@ def compute(
     problems: list[Problem],
     previous: dict[str, Any],
     now: str,
+    canary: rollout.State = NO_ROLLOUT,
+    spec_revision: str = "",
 ) -> dict[str, Any]:
-    """The full status of a WebService that could be rendered."""
+    """The full status of a WebService that could be rendered (the reconciler's part)."""
     advice = [Problem(a.reason, a.message) for a in desired.config.advice]
+    ready, progressing = rollout_conditions(ws.replicas, deployment)
+    progressing, rejected = canary_conditions(canary, spec_revision, progressing)
     conditions = (
-        *rollout_conditions(ws.replicas, deployment),
-        degraded_condition([*problems, *deployment_problems(deployment), *advice]),
+        ready,
+        progressing,
+        degraded_condition([*problems, *rejected, *deployment_problems(deployment), *advice]),
     )
     observed = (deployment or {}).get("status", {})
     return {

@@ -25,8 +25,9 @@ CANARY = Target("ns", "shop", track="canary", window="2m")
             "app",
             "error_rate",
             CANARY,
-            'sum(rate(http_requests_total{namespace="ns", app_kubernetes_io_instance="shop", '
-            'herd_dev_track="canary", code=~"5.."}[2m])) / sum(rate(http_requests_total{'
+            '(sum(rate(http_requests_total{namespace="ns", app_kubernetes_io_instance="shop", '
+            'herd_dev_track="canary", code=~"5.."}[2m])) or vector(0)) / '
+            "sum(rate(http_requests_total{"
             'namespace="ns", app_kubernetes_io_instance="shop", herd_dev_track="canary"}[2m]))',
         ),
         (
@@ -54,8 +55,9 @@ CANARY = Target("ns", "shop", track="canary", window="2m")
             "ingress-nginx",
             "saturation_error_rate",
             CANARY,
-            'sum(rate(nginx_ingress_controller_requests{namespace="ns", ingress="shop", '
-            'canary!="", status=~"502|503|504"}[2m])) / sum(rate(nginx_ingress_controller_requests{'
+            '(sum(rate(nginx_ingress_controller_requests{namespace="ns", ingress="shop", '
+            'canary!="", status=~"502|503|504"}[2m])) or vector(0)) / '
+            "sum(rate(nginx_ingress_controller_requests{"
             'namespace="ns", ingress="shop", canary!=""}[2m]))',
         ),
     ],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from herd.model import parse
-from herd.render import desired
+from herd.render import Tracks, desired
 from herd.render.meta import REVISION_LABEL
 from herd.settings import Settings
 
@@ -34,6 +34,10 @@ def test_minimal_spec_renders_deployment_and_service_only():
         ("Ingress", "shop"),
         ("PodDisruptionBudget", "shop"),
         ("ScaledObject", "shop"),
+        ("Deployment", "shop-canary"),
+        ("Service", "shop-canary"),
+        ("Ingress", "shop-canary"),
+        ("HTTPRoute", "shop"),
     }
     assert state.url == "http://shop.ns.svc.cluster.local:8000"
 
@@ -178,3 +182,83 @@ def test_keda_engine_renders_a_scaled_object_on_rpm():
     assert trigger["metadata"]["threshold"] == "900"
     assert trigger["metadata"]["query"].startswith("60 * sum(rate(http_requests_total{")
     assert ("ScaledObject", "shop") not in {(r.kind, r.name) for r in state.absent}
+
+
+def canary_tracks(weight, **spec):
+    stable = ws(**spec)
+    return stable, Tracks(stable=stable, canary=ws(**{**spec, "image": "shop:2"}), weight=weight)
+
+
+def test_rollout_renders_a_canary_deployment_service_and_weighted_ingress():
+    stable, tracks = canary_tracks(20, replicas=4, ingress={"host": "shop.example.com"})
+    state = desired(stable, tracks)
+    names = {(o["kind"], o["metadata"]["name"]) for o in state.objects}
+    assert {
+        ("Deployment", "shop-canary"),
+        ("Service", "shop-canary"),
+        ("Ingress", "shop-canary"),
+    } <= names
+    canary = next(
+        o
+        for o in state.objects
+        if o["metadata"]["name"] == "shop-canary" and o["kind"] == "Deployment"
+    )
+    assert canary["spec"]["replicas"] == 1  # 20 % of 4, rounded up
+    assert canary["spec"]["selector"]["matchLabels"]["herd.dev/track"] == "canary"
+    assert canary["spec"]["template"]["spec"]["containers"][0]["image"] == "shop:2"
+    stable_deployment = next(
+        o for o in state.objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "shop"
+    )
+    assert stable_deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "shop:1"
+    canary_ingress = next(
+        o
+        for o in state.objects
+        if o["kind"] == "Ingress" and o["metadata"]["name"] == "shop-canary"
+    )
+    notes = canary_ingress["metadata"]["annotations"]
+    assert notes == {
+        "nginx.ingress.kubernetes.io/canary": "true",
+        "nginx.ingress.kubernetes.io/canary-weight": "20",
+    }
+    assert canary_ingress["spec"]["rules"][0]["host"] == "shop.example.com"
+    assert state.canary_revision != state.revision
+
+
+def test_canary_ingress_at_weight_zero_is_not_a_canary():
+    stable, tracks = canary_tracks(0, ingress={"host": "shop.example.com"})
+    canary_ingress = next(
+        o
+        for o in desired(stable, tracks).objects
+        if o["metadata"]["name"] == "shop-canary" and o["kind"] == "Ingress"
+    )
+    assert canary_ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary"] == (
+        "false"
+    )
+
+
+def test_gateway_api_routes_with_one_weighted_httproute():
+    gateway = {"host": "shop.example.com", "gateway": {"name": "public", "namespace": "infra"}}
+    stable, tracks = canary_tracks(30, ingress=gateway)
+    state = desired(stable, tracks)
+    assert "Ingress" not in {o["kind"] for o in state.objects}
+    route = by_kind(state)["HTTPRoute"]
+    assert route["spec"]["parentRefs"][0]["name"] == "public"
+    assert route["spec"]["rules"][0]["backendRefs"] == [
+        {"name": "shop", "port": 8000, "weight": 70},
+        {"name": "shop-canary", "port": 8000, "weight": 30},
+    ]
+    plain = by_kind(desired(stable))["HTTPRoute"]
+    assert plain["spec"]["rules"][0]["backendRefs"] == [
+        {"name": "shop", "port": 8000, "weight": 100}
+    ]
+    assert ("Ingress", "shop") in {(r.kind, r.name) for r in state.absent}
+
+
+def test_a_version_has_the_same_revision_on_either_track():
+    stable, tracks = canary_tracks(20)
+    canary_deployment = next(
+        o for o in desired(stable, tracks).objects if o["metadata"]["name"] == "shop-canary"
+    )
+    assert canary_deployment["spec"]["template"]["metadata"]["labels"][REVISION_LABEL] == (
+        desired(tracks.canary).revision
+    )

@@ -78,12 +78,16 @@ class _CounterSource:
         return f"60 * {self._rate(target, self.requests)}"
 
     def error_rate(self, target: Target) -> str:
-        errors = self._rate(target, self.requests, f'{self.code_label}=~"5.."')
-        return f"{errors} / {self._rate(target, self.requests)}"
+        return self._share(target, f'{self.code_label}=~"5.."')
 
     def saturation_error_rate(self, target: Target) -> str:
-        errors = self._rate(target, self.requests, f'{self.code_label}=~"{SATURATION_CODES}"')
-        return f"{errors} / {self._rate(target, self.requests)}"
+        return self._share(target, f'{self.code_label}=~"{SATURATION_CODES}"')
+
+    def _share(self, target: Target, matcher: str) -> str:
+        """The share of requests matching `matcher`. With no such request the numerator has no
+        series at all: `or vector(0)` makes it 0, while no requests at all stay "no data"."""
+        part = self._rate(target, self.requests, matcher)
+        return f"({part} or vector(0)) / {self._rate(target, self.requests)}"
 
     def p99_latency_seconds(self, target: Target) -> str:
         labels, track = self.labels(target)

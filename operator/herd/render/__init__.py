@@ -3,20 +3,41 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from herd.model import WebService
-from herd.render import ingress_nginx, keda, workload
-from herd.render.meta import REVISION_LABEL
+from herd.model import IngressSpec, WebService
+from herd.render import keda, workload
+from herd.render.gateway_api import GatewayApiRouter
+from herd.render.ingress_nginx import IngressNginxRouter
+from herd.render.ingress_nginx import url as ingress_url
+from herd.render.meta import REVISION_LABEL, ObjectRef, canary_name
+from herd.rollout import canary_replicas
 from herd.tuning import ServerConfig, resolve
 
 
+class Router(Protocol):
+    """A traffic provider: the objects that route to the stable and (weighted) canary Services,
+    and the ones of the other provider that must not linger."""
+
+    def objects(
+        self, ws: WebService, route: IngressSpec, config: ServerConfig, canary_weight: int | None
+    ) -> list[dict[str, Any]]: ...
+
+    def absent(self, ws: WebService, canary: bool) -> list[ObjectRef]: ...
+
+
+def router_for(route: IngressSpec) -> Router:
+    return GatewayApiRouter() if route.gateway is not None else IngressNginxRouter()
+
+
 @dataclass(frozen=True)
-class ObjectRef:
-    api_version: str
-    kind: str
-    namespace: str
-    name: str
+class Tracks:
+    """What each track runs: the stable version (the spec, or the last good spec while a
+    canary is judged) and, during a rollout, the canary at its traffic weight."""
+
+    stable: WebService
+    canary: WebService | None = None
+    weight: int = 0
 
 
 @dataclass(frozen=True)
@@ -28,19 +49,54 @@ class Desired:
     config: ServerConfig
     revision: str
     url: str
+    canary_revision: str | None = None
 
 
-def desired(ws: WebService) -> Desired:
-    config = resolve(ws.interface, ws.server, ws.resources, behind_ingress=ws.ingress is not None)
-    deployment = workload.deployment(ws, config, replicas=ws.replicas)
+def _config(ws: WebService) -> ServerConfig:
+    return resolve(ws.interface, ws.server, ws.resources, behind_ingress=ws.ingress is not None)
+
+
+def revision_of(ws: WebService) -> str:
+    """The revision (pod template hash) a WebService's spec renders to."""
+    template = workload.deployment(ws, _config(ws), replicas=0)["spec"]["template"]
+    return template["metadata"]["labels"][REVISION_LABEL]
+
+
+def desired(ws: WebService, tracks: Tracks | None = None) -> Desired:
+    tracks = tracks or Tracks(stable=ws)
+    config = _config(tracks.stable)
+    deployment = workload.deployment(tracks.stable, config, replicas=ws.replicas)
     objects: list[dict[str, Any]] = [deployment, workload.service(ws)]
     absent: list[ObjectRef] = []
+    canary = tracks.canary
+    name = canary_name(ws)
+
+    canary_revision = None
+    if canary is not None:
+        canary_deployment = workload.deployment(
+            canary, _config(canary), canary_replicas(ws.replicas, tracks.weight), name, "canary"
+        )
+        objects += [canary_deployment, workload.service(ws, name, "canary")]
+        canary_revision = canary_deployment["spec"]["template"]["metadata"]["labels"][
+            REVISION_LABEL
+        ]
+    else:
+        absent += [
+            ObjectRef("apps/v1", "Deployment", ws.namespace, name),
+            ObjectRef("v1", "Service", ws.namespace, name),
+        ]
 
     if ws.ingress is not None:
-        objects.append(ingress_nginx.ingress(ws, ws.ingress, config))
-        url = ingress_nginx.url(ws.ingress)
+        router = router_for(ws.ingress)
+        weight = tracks.weight if canary is not None else None
+        objects += router.objects(ws, ws.ingress, config, weight)
+        absent += router.absent(ws, canary is not None)
+        url = ingress_url(ws.ingress)
     else:
-        absent.append(ObjectRef("networking.k8s.io/v1", "Ingress", ws.namespace, ws.name))
+        absent += [
+            ObjectRef("networking.k8s.io/v1", "Ingress", ws.namespace, n) for n in (ws.name, name)
+        ]
+        absent.append(ObjectRef("gateway.networking.k8s.io/v1", "HTTPRoute", ws.namespace, ws.name))
         url = f"http://{ws.name}.{ws.namespace}.svc.cluster.local:{ws.port}"
 
     # A budget only protects something when there is a second pod to keep serving.
@@ -55,4 +111,4 @@ def desired(ws: WebService) -> Desired:
         absent.append(ObjectRef("keda.sh/v1alpha1", "ScaledObject", ws.namespace, ws.name))
 
     revision = deployment["spec"]["template"]["metadata"]["labels"][REVISION_LABEL]
-    return Desired(tuple(objects), tuple(absent), config, revision, url)
+    return Desired(tuple(objects), tuple(absent), config, revision, url, canary_revision)

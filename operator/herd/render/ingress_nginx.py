@@ -1,4 +1,10 @@
-"""Traffic through ingress-nginx: one Ingress per WebService, annotations from the tuning."""
+"""Traffic through ingress-nginx: an Ingress per WebService with annotations from the tuning,
+and during a rollout a canary Ingress for the same host and path.
+
+The canary Ingress follows ingress-nginx's canary rules: only one canary Ingress per rule, it
+ignores most of its own annotations, and at weight 0 it is set `canary: "false"` rather than
+weight 0, which avoids the admission webhook's "host/path already defined" conflict
+(Flagger #787)."""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ from typing import Any
 
 from herd.model import IngressSpec, WebService
 from herd.render import meta
+from herd.render.meta import ObjectRef
 from herd.tuning import ServerConfig
 
 PREFIX = "nginx.ingress.kubernetes.io/"
@@ -21,7 +28,9 @@ def annotations(route: IngressSpec, config: ServerConfig) -> dict[str, str]:
     return {**derived, **route.annotations}
 
 
-def ingress(ws: WebService, route: IngressSpec, config: ServerConfig) -> dict[str, Any]:
+def _ingress(
+    ws: WebService, route: IngressSpec, name: str, service: str, track: str, notes: dict[str, str]
+) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "rules": [
             {
@@ -31,7 +40,7 @@ def ingress(ws: WebService, route: IngressSpec, config: ServerConfig) -> dict[st
                         {
                             "path": route.path,
                             "pathType": "Prefix",
-                            "backend": {"service": {"name": ws.name, "port": {"name": "http"}}},
+                            "backend": {"service": {"name": service, "port": {"name": "http"}}},
                         }
                     ]
                 },
@@ -45,11 +54,42 @@ def ingress(ws: WebService, route: IngressSpec, config: ServerConfig) -> dict[st
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": meta.metadata(ws, ws.name, annotations=annotations(route, config)),
+        "metadata": meta.metadata(ws, name, track, annotations=notes),
         "spec": spec,
     }
+
+
+def ingress(ws: WebService, route: IngressSpec, config: ServerConfig) -> dict[str, Any]:
+    return _ingress(ws, route, ws.name, ws.name, "stable", annotations(route, config))
+
+
+def canary_ingress(ws: WebService, route: IngressSpec, weight: int) -> dict[str, Any]:
+    notes = {
+        PREFIX + "canary": "true" if weight > 0 else "false",
+        PREFIX + "canary-weight": str(weight),
+    }
+    name = meta.canary_name(ws)
+    return _ingress(ws, route, name, name, "canary", notes)
 
 
 def url(route: IngressSpec) -> str:
     scheme = "https" if route.tls_secret_name else "http"
     return f"{scheme}://{route.host}{route.path}"
+
+
+class IngressNginxRouter:
+    def objects(
+        self, ws: WebService, route: IngressSpec, config: ServerConfig, canary_weight: int | None
+    ) -> list[dict[str, Any]]:
+        objects = [ingress(ws, route, config)]
+        if canary_weight is not None:
+            objects.append(canary_ingress(ws, route, canary_weight))
+        return objects
+
+    def absent(self, ws: WebService, canary: bool) -> list[ObjectRef]:
+        gone = [ObjectRef("gateway.networking.k8s.io/v1", "HTTPRoute", ws.namespace, ws.name)]
+        if not canary:
+            gone.append(
+                ObjectRef("networking.k8s.io/v1", "Ingress", ws.namespace, meta.canary_name(ws))
+            )
+        return gone

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from herd import api
@@ -14,6 +15,18 @@ TRACK_LABEL = "herd.dev/track"
 REVISION_LABEL = "herd.dev/revision"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+
+
+def canary_name(ws: WebService) -> str:
+    return f"{ws.name}-canary"
 
 
 def labels(ws: WebService, track: str = "stable") -> dict[str, str]:

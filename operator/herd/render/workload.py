@@ -170,7 +170,8 @@ def deployment(
     track: str = "stable",
 ) -> dict[str, Any]:
     template = pod_template(ws, config, track)
-    revision = meta.revision(template)
+    # One revision per version, whichever track runs it: hash the template as stable has it.
+    revision = meta.revision(pod_template(ws, config) if track != "stable" else template)
     template["metadata"]["labels"][meta.REVISION_LABEL] = revision
     return {
         "apiVersion": "apps/v1",

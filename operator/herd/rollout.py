@@ -1,0 +1,371 @@
+"""The canary state machine and its analysis verdicts. Pure: (spec, state, what was observed)
+-> (next state, events). All state lives in `status.canary`, so a restarted operator resumes
+exactly where it was.
+
+Phases: Progressing (walking the steps), Paused (an indefinite pause step, a `herd pause`, or
+too many inconclusive checks), Promoting (the stable Deployment takes the new template),
+then Succeeded; or RolledBack (failed checks, progress deadline) or Aborted (`herd abort`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from herd.metrics.prometheus import Observation
+from herd.model import AnalysisSpec, CanarySpec
+
+Phase = Literal["Progressing", "Paused", "Promoting", "Succeeded", "RolledBack", "Aborted"]
+ACTIVE: frozenset[str] = frozenset({"Progressing", "Paused", "Promoting"})
+TERMINAL: frozenset[str] = frozenset({"Succeeded", "RolledBack", "Aborted"})
+#: Consecutive inconclusive checks (no traffic, NaN, too few requests) that pause a rollout:
+#: no data is never a pass, and waiting forever silently is no answer either.
+INCONCLUSIVE_LIMIT = 3
+WAITING_FOR_PROMOTE = "waiting for herd promote"
+
+Result = Literal["pass", "fail", "inconclusive"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    result: Result
+    message: str
+    requests: float | None = None
+    error_rate: float | None = None
+    p99_latency_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class Intent:
+    action: Literal["promote", "promote-full", "abort", "retry", "pause", "resume"]
+    id: str
+
+
+@dataclass(frozen=True)
+class World:
+    """What the shell observed this tick."""
+
+    now: float
+    canary_revision: str  # the pod template the spec asks for
+    stable_revision: str  # the pod template the stable version runs
+    canary_ready: bool  # the canary Deployment has all its replicas ready
+    stable_promoted: bool  # the stable Deployment runs canary_revision, fully rolled out
+    verdict: Verdict | None = None  # an analysis, when one was due
+    intent: Intent | None = None  # a user intent not handled yet
+
+
+@dataclass(frozen=True)
+class State:
+    phase: Phase | None = None
+    step_index: int = 0
+    steps: int = 0
+    weight: int = 0
+    stable_revision: str = ""
+    canary_revision: str = ""
+    failed_checks: int = 0
+    inconclusive_checks: int = 0
+    passed_in_step: bool = False
+    paused_reason: str = ""
+    message: str = ""
+    start_time: float = 0.0
+    step_started: float = 0.0
+    last_progress: float = 0.0
+    last_analysis_time: float = 0.0
+    last_analysis: dict[str, Any] = field(default_factory=dict)
+    handled_intent: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.phase in ACTIVE
+
+
+Event = tuple[str, str, str]  # (type, reason, message)
+
+
+def judge(
+    analysis: AnalysisSpec, requests: Observation, error_rate: Observation, p99_seconds: Observation
+) -> Verdict:
+    """pass, fail or inconclusive from the canary's own metrics over one interval."""
+    count = requests.value if requests.ok else None
+    if count is None or count < analysis.min_requests:
+        seen = f"{count:.0f}" if count is not None else f"no data ({requests.kind})"
+        return Verdict(
+            "inconclusive",
+            f"{seen} requests, fewer than minRequests {analysis.min_requests}",
+            count,
+        )
+    if not error_rate.ok:
+        return Verdict("inconclusive", f"error rate unknown ({error_rate.kind})", count)
+    errors = error_rate.value or 0.0
+    latency_ms = (
+        p99_seconds.value * 1000 if p99_seconds.ok and p99_seconds.value is not None else None
+    )
+    numbers = dict(requests=count, error_rate=errors, p99_latency_ms=latency_ms)
+    if errors > analysis.max_error_rate:
+        return Verdict(
+            "fail", f"error rate {errors:.2%} above {analysis.max_error_rate:.2%}", **numbers
+        )
+    if analysis.max_p99_latency_ms:
+        if latency_ms is None:
+            return Verdict("inconclusive", f"p99 latency unknown ({p99_seconds.kind})", **numbers)
+        if latency_ms > analysis.max_p99_latency_ms:
+            return Verdict(
+                "fail", f"p99 {latency_ms:.0f} ms above {analysis.max_p99_latency_ms} ms", **numbers
+            )
+    return Verdict("pass", f"{count:.0f} requests, error rate {errors:.2%}", **numbers)
+
+
+def analysis_due(spec: CanarySpec, state: State, now: float) -> bool:
+    return (
+        state.phase == "Progressing"
+        and state.weight > 0
+        and now - state.last_analysis_time >= spec.analysis.interval_seconds
+    )
+
+
+def canary_replicas(stable_replicas: int, weight: int) -> int:
+    """The canary follows its traffic share; one replica at least, to be ready before weight."""
+    return max(1, math.ceil(stable_replicas * weight / 100))
+
+
+def _start(spec: CanarySpec, world: World, handled: str) -> State:
+    return State(
+        phase="Progressing",
+        steps=len(spec.steps),
+        stable_revision=world.stable_revision,
+        canary_revision=world.canary_revision,
+        start_time=world.now,
+        step_started=world.now,
+        last_progress=world.now,
+        handled_intent=handled,
+        message=f"rollout of {world.canary_revision} started",
+    )
+
+
+def _advance(spec: CanarySpec, state: State, now: float) -> State:
+    index = state.step_index + 1
+    if index >= len(spec.steps):
+        return replace(
+            state,
+            phase="Promoting",
+            step_index=len(spec.steps),
+            last_progress=now,
+            message="all steps passed: promoting",
+            paused_reason="",
+        )
+    return replace(
+        state,
+        step_index=index,
+        step_started=now,
+        last_progress=now,
+        passed_in_step=False,
+        message=f"step {index + 1}/{len(spec.steps)}",
+    )
+
+
+def _end(state: State, phase: Phase, message: str) -> State:
+    return replace(state, phase=phase, weight=0, message=message, paused_reason="")
+
+
+def _record(state: State, verdict: Verdict, now: float) -> State:
+    analysis = {"time": now, "verdict": verdict.result, "message": verdict.message}
+    for key, value in (
+        ("requests", verdict.requests),
+        ("errorRate", verdict.error_rate),
+        ("p99LatencyMs", verdict.p99_latency_ms),
+    ):
+        if value is not None:
+            analysis[key] = round(value, 4)
+    return replace(state, last_analysis_time=now, last_analysis=analysis)
+
+
+def _apply_intent(spec: CanarySpec, state: State, world: World) -> tuple[State, list[Event]]:
+    intent = world.intent
+    assert intent is not None
+    state = replace(state, handled_intent=intent.id)
+    if intent.action == "retry" and state.phase in ("RolledBack", "Aborted"):
+        return _start(spec, world, intent.id), [("Normal", "Retrying", "rollout restarted")]
+    if not state.active:
+        return state, [("Warning", "IntentIgnored", f"{intent.action}: no rollout in progress")]
+    if intent.action == "abort":
+        return _end(state, "Aborted", "aborted by herd abort"), [
+            ("Warning", "Aborted", "rollout aborted: traffic back on the stable version")
+        ]
+    if intent.action == "promote-full" and state.phase != "Promoting":
+        return replace(
+            state,
+            phase="Promoting",
+            step_index=len(spec.steps),
+            paused_reason="",
+            last_progress=world.now,
+            message="promoted (full): skipping the steps",
+        ), [("Normal", "Promoting", "herd promote --full: promoting")]
+    if intent.action == "promote" and state.phase in ("Progressing", "Paused"):
+        state = replace(state, phase="Progressing", paused_reason="", inconclusive_checks=0)
+        return _advance(spec, state, world.now), [("Normal", "Promoted", "moved to the next step")]
+    if intent.action == "pause" and state.phase == "Progressing":
+        return replace(state, phase="Paused", paused_reason="paused by herd pause"), [
+            ("Normal", "Paused", "paused by herd pause")
+        ]
+    if intent.action == "resume" and state.phase == "Paused":
+        resumed = replace(
+            state,
+            phase="Progressing",
+            paused_reason="",
+            inconclusive_checks=0,
+            last_progress=world.now,
+        )
+        if spec.steps[state.step_index].is_pause and state.paused_reason == WAITING_FOR_PROMOTE:
+            resumed = _advance(spec, resumed, world.now)
+        return resumed, [("Normal", "Resumed", "rollout resumed")]
+    return state, [
+        ("Warning", "IntentIgnored", f"{intent.action} does not apply in phase {state.phase}")
+    ]
+
+
+def step(spec: CanarySpec, state: State, world: World) -> tuple[State, list[Event]]:
+    """One tick of the rollout."""
+    events: list[Event] = []
+    rollout_wanted = world.canary_revision != world.stable_revision
+    if state.active and rollout_wanted and state.canary_revision != world.canary_revision:
+        # A new revision while rolling out: start over with the newest template.
+        return _start(spec, world, state.handled_intent), [
+            ("Normal", "Restarted", f"new revision {world.canary_revision}: rollout restarted")
+        ]
+    if world.intent is not None and world.intent.id != state.handled_intent:
+        return _apply_intent(spec, state, world)  # the steps go on from the next tick
+    if not state.active:
+        if rollout_wanted and state.canary_revision != world.canary_revision:
+            return _start(spec, world, state.handled_intent), [
+                ("Normal", "RolloutStarted", f"canary {world.canary_revision} started")
+            ]
+        return state, events
+
+    if state.phase == "Promoting":
+        if world.stable_promoted:
+            return _end(state, "Succeeded", f"{world.canary_revision} promoted to stable"), [
+                *events,
+                ("Normal", "Succeeded", f"{world.canary_revision} is now stable"),
+            ]
+        return state, events
+    if state.phase == "Paused":
+        return state, events
+
+    if world.now - state.last_progress > spec.progress_deadline_seconds:
+        message = f"no progress for {spec.progress_deadline_seconds}s: rolled back"
+        return _end(state, "RolledBack", message), [
+            *events,
+            ("Warning", "ProgressDeadlineExceeded", message),
+        ]
+
+    if world.verdict is not None:
+        state = _record(state, world.verdict, world.now)
+        if world.verdict.result == "fail":
+            failed = state.failed_checks + 1
+            state = replace(state, failed_checks=failed, inconclusive_checks=0)
+            if failed >= spec.analysis.failure_limit:
+                message = f"rolled back after {failed} failed checks: {world.verdict.message}"
+                return _end(state, "RolledBack", message), [
+                    *events,
+                    ("Warning", "RolledBack", message),
+                ]
+            events.append(("Warning", "AnalysisFailed", world.verdict.message))
+        elif world.verdict.result == "inconclusive":
+            inconclusive = state.inconclusive_checks + 1
+            state = replace(state, inconclusive_checks=inconclusive)
+            if inconclusive >= INCONCLUSIVE_LIMIT:
+                reason = f"InconclusiveAnalysis: {world.verdict.message}"
+                return replace(
+                    state,
+                    phase="Paused",
+                    paused_reason=reason,
+                    message=f"paused: {inconclusive} inconclusive checks",
+                ), [*events, ("Warning", "InconclusiveAnalysis", world.verdict.message)]
+        else:
+            state = replace(state, inconclusive_checks=0, passed_in_step=True)
+
+    current = spec.steps[state.step_index]
+    if current.set_weight is not None:
+        if not world.canary_ready:
+            return replace(
+                state,
+                message=f"waiting for the canary to be ready "
+                f"(step {state.step_index + 1}/{len(spec.steps)})",
+            ), events
+        if state.weight != current.set_weight:
+            state = replace(state, weight=current.set_weight, passed_in_step=False)
+        final = state.step_index == len(spec.steps) - 1
+        # The last weight is promoted only on a pass at that weight, never on time alone.
+        if final and state.weight > 0 and not state.passed_in_step:
+            return replace(
+                state,
+                message=f"step {len(spec.steps)}/{len(spec.steps)}: waiting for a passing analysis",
+            ), events
+        return _advance(spec, state, world.now), events
+    if current.pause_seconds is None:
+        return replace(
+            state,
+            phase="Paused",
+            paused_reason=WAITING_FOR_PROMOTE,
+            message=f"step {state.step_index + 1}/{len(spec.steps)}: paused until herd promote",
+        ), events
+    elapsed = world.now - state.step_started
+    # Time alone never promotes traffic: with weight on the canary, a pass is needed too.
+    if elapsed >= current.pause_seconds and (state.weight == 0 or state.passed_in_step):
+        return _advance(spec, state, world.now), events
+    return state, events
+
+
+def _time(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _seconds(text: str | None) -> float:
+    return datetime.datetime.fromisoformat(text).timestamp() if text else 0.0
+
+
+#: status.canary field <-> State attribute, for the times stored as RFC 3339.
+_TIMES = {
+    "startTime": "start_time",
+    "stepStartTime": "step_started",
+    "lastProgressTime": "last_progress",
+    "lastAnalysisTime": "last_analysis_time",
+}
+_PLAIN = {
+    "phase": "phase",
+    "stepIndex": "step_index",
+    "steps": "steps",
+    "weight": "weight",
+    "stableRevision": "stable_revision",
+    "canaryRevision": "canary_revision",
+    "failedChecks": "failed_checks",
+    "inconclusiveChecks": "inconclusive_checks",
+    "passedInStep": "passed_in_step",
+    "pausedReason": "paused_reason",
+    "message": "message",
+    "handledIntent": "handled_intent",
+}
+
+
+def to_status(state: State) -> dict[str, Any]:
+    out: dict[str, Any] = {key: getattr(state, attr) for key, attr in _PLAIN.items()}
+    out.update(
+        {key: _time(getattr(state, attr)) for key, attr in _TIMES.items() if getattr(state, attr)}
+    )
+    if state.last_analysis:
+        out["lastAnalysis"] = {**state.last_analysis, "time": _time(state.last_analysis["time"])}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def from_status(status: dict[str, Any] | None) -> State:
+    if not status:
+        return State()
+    values: dict[str, Any] = {attr: status[key] for key, attr in _PLAIN.items() if key in status}
+    values.update({attr: _seconds(status.get(key)) for key, attr in _TIMES.items()})
+    if status.get("lastAnalysis"):
+        analysis = dict(status["lastAnalysis"])
+        analysis["time"] = _seconds(analysis.get("time"))
+        values["last_analysis"] = analysis
+    return State(**values)

@@ -1,0 +1,326 @@
+"""The canary state machine, tick by tick, and the analysis verdicts."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from herd.metrics.prometheus import Observation
+from herd.model import AnalysisSpec, CanarySpec, CanaryStep
+from herd.rollout import (
+    INCONCLUSIVE_LIMIT,
+    WAITING_FOR_PROMOTE,
+    Intent,
+    State,
+    Verdict,
+    World,
+    analysis_due,
+    canary_replicas,
+    judge,
+    step,
+)
+
+SPEC = CanarySpec(
+    steps=(
+        CanaryStep(set_weight=10),
+        CanaryStep(is_pause=True, pause_seconds=60),
+        CanaryStep(set_weight=50),
+        CanaryStep(is_pause=True),
+    ),
+    analysis=AnalysisSpec(
+        interval_seconds=30,
+        max_error_rate=0.01,
+        max_p99_latency_ms=500,
+        min_requests=50,
+        failure_limit=2,
+    ),
+    progress_deadline_seconds=600,
+)
+PASS = Verdict("pass", "ok", 100, 0.0, 20.0)
+FAIL = Verdict("fail", "error rate 5.00% above 1.00%", 100, 0.05, 20.0)
+INCONCLUSIVE = Verdict("inconclusive", "3 requests, fewer than minRequests 50", 3)
+
+
+def world(
+    now=1000.0, ready=True, promoted=False, verdict=None, intent=None, canary="new", stable="old"
+):
+    return World(now, canary, stable, ready, promoted, verdict, intent)
+
+
+def run(state, *worlds):
+    events = []
+    for w in worlds:
+        state, new = step(SPEC, state, w)
+        events += new
+    return state, events
+
+
+def test_a_changed_template_starts_a_rollout_and_the_first_weight_waits_for_readiness():
+    state, events = run(State(), world())
+    assert (state.phase, state.step_index, state.weight) == ("Progressing", 0, 0)
+    assert state.canary_revision == "new" and state.stable_revision == "old"
+    assert [e[1] for e in events] == ["RolloutStarted"]
+    state, _ = run(state, world(now=1001, ready=False))
+    assert state.weight == 0 and "waiting for the canary" in state.message
+    state, _ = run(state, world(now=1002))
+    assert (state.weight, state.step_index) == (10, 1)
+
+
+def test_nothing_to_do_when_the_spec_matches_the_stable_version():
+    assert run(State(), world(canary="same", stable="same")) == (State(), [])
+
+
+def test_timed_pause_needs_time_and_a_pass():
+    state = State(
+        phase="Progressing",
+        step_index=1,
+        steps=4,
+        weight=10,
+        canary_revision="new",
+        stable_revision="old",
+        step_started=1000,
+        last_progress=1000,
+    )
+    assert run(state, world(now=1030))[0].step_index == 1  # too early
+    assert run(state, world(now=1070))[0].step_index == 1  # time up, no pass yet
+    passed, _ = run(state, world(now=1070, verdict=PASS))
+    assert (passed.step_index, passed.weight) == (2, 10)
+    assert passed.last_analysis["verdict"] == "pass"
+
+
+def test_indefinite_pause_waits_for_promote():
+    state = State(
+        phase="Progressing",
+        step_index=3,
+        steps=4,
+        weight=50,
+        canary_revision="new",
+        stable_revision="old",
+        step_started=1000,
+        last_progress=1000,
+    )
+    paused, _ = run(state, world(now=1001))
+    assert (paused.phase, paused.paused_reason) == ("Paused", WAITING_FOR_PROMOTE)
+    assert run(paused, world(now=5000))[0].phase == "Paused"  # no deadline while paused
+    promoted, events = run(paused, world(now=5001, intent=Intent("promote", "i1")))
+    assert promoted.phase == "Promoting" and promoted.handled_intent == "i1"
+    assert [e[1] for e in events] == ["Promoted"]
+
+
+def test_promotion_completes_when_the_stable_runs_the_new_template():
+    state = State(
+        phase="Promoting",
+        step_index=4,
+        steps=4,
+        weight=50,
+        canary_revision="new",
+        stable_revision="old",
+        last_progress=1000,
+    )
+    assert run(state, world(now=1001))[0].phase == "Promoting"
+    done, events = run(state, world(now=1002, promoted=True))
+    assert (done.phase, done.weight) == ("Succeeded", 0)
+    assert [e[1] for e in events] == ["Succeeded"]
+
+
+def test_failed_checks_up_to_the_limit_roll_back():
+    state = State(
+        phase="Progressing",
+        step_index=1,
+        steps=4,
+        weight=10,
+        canary_revision="new",
+        stable_revision="old",
+        step_started=1000,
+        last_progress=1000,
+    )
+    once, events = run(state, world(now=1030, verdict=FAIL))
+    assert (once.phase, once.failed_checks) == ("Progressing", 1)
+    assert [e[1] for e in events] == ["AnalysisFailed"]
+    twice, events = run(once, world(now=1060, verdict=FAIL))
+    assert (twice.phase, twice.weight, twice.failed_checks) == ("RolledBack", 0, 2)
+    assert "5.00%" in twice.message and [e[1] for e in events] == ["RolledBack"]
+
+
+def test_inconclusive_checks_pause_instead_of_promoting():
+    state = State(
+        phase="Progressing",
+        step_index=1,
+        steps=4,
+        weight=10,
+        canary_revision="new",
+        stable_revision="old",
+        step_started=1000,
+        last_progress=1000,
+    )
+    for i in range(INCONCLUSIVE_LIMIT):
+        state, _ = run(state, world(now=1100 + i, verdict=INCONCLUSIVE))
+    assert state.phase == "Paused" and state.paused_reason.startswith("InconclusiveAnalysis")
+    assert state.step_index == 1 and state.failed_checks == 0
+    resumed, _ = run(state, world(now=1200, intent=Intent("resume", "r1")))
+    assert (resumed.phase, resumed.inconclusive_checks, resumed.step_index) == ("Progressing", 0, 1)
+
+
+def test_progress_deadline_rolls_back():
+    state = State(
+        phase="Progressing",
+        step_index=0,
+        steps=4,
+        canary_revision="new",
+        stable_revision="old",
+        step_started=1000,
+        last_progress=1000,
+    )
+    rolled, events = run(state, world(now=1601, ready=False))
+    assert rolled.phase == "RolledBack" and "ProgressDeadlineExceeded" in [e[1] for e in events]
+
+
+def test_a_new_revision_restarts_from_step_zero():
+    state = State(
+        phase="Paused",
+        step_index=3,
+        steps=4,
+        weight=50,
+        canary_revision="new",
+        stable_revision="old",
+        failed_checks=1,
+        paused_reason=WAITING_FOR_PROMOTE,
+    )
+    restarted, events = run(state, world(now=2000, canary="newer"))
+    assert (restarted.phase, restarted.step_index, restarted.weight) == ("Progressing", 0, 0)
+    assert (restarted.canary_revision, restarted.failed_checks) == ("newer", 0)
+    assert [e[1] for e in events] == ["Restarted"]
+
+
+def test_a_rolled_back_revision_is_not_retried_by_itself():
+    state = State(phase="RolledBack", canary_revision="new", stable_revision="old")
+    assert run(state, world(now=3000))[0].phase == "RolledBack"
+    retried, _ = run(state, world(now=3001, intent=Intent("retry", "t1")))
+    assert (retried.phase, retried.step_index, retried.handled_intent) == ("Progressing", 0, "t1")
+
+
+@pytest.mark.parametrize(
+    ("phase", "action", "after"),
+    [
+        ("Progressing", "abort", "Aborted"),
+        ("Paused", "abort", "Aborted"),
+        ("Progressing", "promote-full", "Promoting"),
+        ("Progressing", "pause", "Paused"),
+        ("Succeeded", "abort", "Succeeded"),  # nothing to abort: ignored, and said so
+    ],
+)
+def test_intents(phase, action, after):
+    state = State(
+        phase=phase,
+        step_index=1,
+        steps=4,
+        weight=10,
+        canary_revision="new",
+        stable_revision="old" if phase != "Succeeded" else "new",
+        step_started=1000,
+        last_progress=1000,
+    )
+    stable = "old" if phase != "Succeeded" else "new"
+    new, events = run(state, world(now=1001, intent=Intent(action, "x"), stable=stable))
+    assert new.phase == after and new.handled_intent == "x"
+    if after in ("Aborted",):
+        assert new.weight == 0
+    if phase == "Succeeded":
+        assert events[0][1] == "IntentIgnored"
+
+
+def test_an_intent_is_handled_once():
+    state = State(
+        phase="Progressing",
+        step_index=1,
+        steps=4,
+        weight=10,
+        canary_revision="new",
+        stable_revision="old",
+        handled_intent="x",
+        step_started=1000,
+        last_progress=1000,
+    )
+    assert run(state, world(now=1001, intent=Intent("abort", "x")))[0].phase == "Progressing"
+
+
+def test_final_weight_needs_a_pass_before_promotion():
+    spec = replace(SPEC, steps=(CanaryStep(set_weight=20),))
+    state = State(
+        phase="Progressing",
+        step_index=0,
+        steps=1,
+        canary_revision="new",
+        stable_revision="old",
+        step_started=1000,
+        last_progress=1000,
+    )
+    state, _ = step(spec, state, world(now=1001))
+    assert (state.phase, state.weight) == ("Progressing", 20)
+    state, _ = step(spec, state, world(now=1031, verdict=PASS))
+    assert state.phase == "Promoting"
+
+
+def obs(value=None, kind="value"):
+    return Observation(kind, value) if kind == "value" else Observation(kind)
+
+
+@pytest.mark.parametrize(
+    ("requests", "errors", "p99", "result"),
+    [
+        (obs(100), obs(0.0), obs(0.2), "pass"),
+        (obs(100), obs(0.02), obs(0.2), "fail"),  # error rate above 1 %
+        (obs(100), obs(0.0), obs(0.9), "fail"),  # p99 900 ms above 500 ms
+        (obs(10), obs(0.0), obs(0.2), "inconclusive"),  # below minRequests: never a pass
+        (obs(kind="empty"), obs(kind="empty"), obs(kind="empty"), "inconclusive"),  # no traffic
+        (obs(100), obs(kind="nan"), obs(0.2), "inconclusive"),  # NaN is not a pass
+        (obs(100), obs(0.0), obs(kind="nan"), "inconclusive"),  # latency checked but unknown
+        (obs(kind="unreachable"), obs(0.0), obs(0.2), "inconclusive"),
+    ],
+)
+def test_judge(requests, errors, p99, result):
+    assert judge(SPEC.analysis, requests, errors, p99).result == result
+
+
+def test_analysis_is_due_every_interval_only_with_traffic_on_the_canary():
+    state = State(phase="Progressing", weight=10, last_analysis_time=1000)
+    assert not analysis_due(SPEC, state, 1029)
+    assert analysis_due(SPEC, state, 1030)
+    assert not analysis_due(SPEC, replace(state, weight=0), 2000)
+    assert not analysis_due(SPEC, replace(state, phase="Paused"), 2000)
+
+
+@pytest.mark.parametrize(
+    ("stable", "weight", "replicas"), [(4, 10, 1), (4, 50, 2), (10, 25, 3), (3, 0, 1)]
+)
+def test_canary_replicas_follow_the_weight(stable, weight, replicas):
+    assert canary_replicas(stable, weight) == replicas
+
+
+def test_state_round_trips_through_status():
+    from herd.rollout import from_status, to_status
+
+    state = State(
+        phase="Paused",
+        step_index=3,
+        steps=4,
+        weight=50,
+        stable_revision="a",
+        canary_revision="b",
+        failed_checks=1,
+        inconclusive_checks=2,
+        paused_reason=WAITING_FOR_PROMOTE,
+        message="m",
+        start_time=1_700_000_000,
+        step_started=1_700_000_100,
+        last_progress=1_700_000_100,
+        last_analysis_time=1_700_000_090,
+        handled_intent="x",
+        last_analysis={"time": 1_700_000_090.0, "verdict": "pass", "requests": 60},
+    )
+    status = to_status(state)
+    assert status["startTime"] == "2023-11-14T22:13:20Z"
+    assert status["lastAnalysis"]["verdict"] == "pass"
+    assert from_status(status) == state
+    assert from_status(None) == State()
