@@ -9,8 +9,6 @@ it with the labels its pod discovery would give them. Every load is bounded in t
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +18,7 @@ from pathlib import Path
 from tests.dataplane.support import free_port, gunicorn_args, herd_server
 from tests.support import prometheus as prom
 from tests.support.cluster import Kubectl, eventually
+from tests.support.load import hey
 
 INTERVAL = 3  # the test operator's --autoscale-interval
 APP = "herd_examples.flask_app:app"
@@ -69,25 +68,6 @@ spec:
     rig.kubectl.run("wait", "--for", "condition=Ready", "webservice/web", "--timeout=60s")
 
 
-def load(rig: Rig, path: str, seconds: int, rate_per_worker: int, workers: int):
-    hey = shutil.which("hey")
-    assert hey, "hey is not installed: run hack/install-system-deps.sh (Debian package hey)"
-    return subprocess.Popen(
-        [
-            hey,
-            "-z",
-            f"{seconds}s",
-            "-q",
-            str(rate_per_worker),
-            "-c",
-            str(workers),
-            f"http://127.0.0.1:{rig.app_port}{path}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 def autoscaling(rig: Rig) -> tuple[int, dict, dict]:
     ws = rig.kubectl.get("webservice", "web")
     scaling = next(
@@ -109,7 +89,7 @@ def test_scales_out_soon_after_crossing_the_target_and_in_only_after_the_window(
     window = 20
     with rig(kubectl, tmp_path) as r:
         apply_webservice(r, replicas=1, window=window)
-        generator = load(r, "/", seconds=30, rate_per_worker=50, workers=2)  # ~6000 RPM
+        generator = hey(r.app_port, "/", seconds=30, rate_per_worker=50, workers=2)  # ~6000 RPM
         try:
             crossed = eventually(
                 lambda: rpm(r) > 300 * 1.1 and time.monotonic(),
@@ -140,7 +120,7 @@ def test_scales_out_soon_after_crossing_the_target_and_in_only_after_the_window(
 def test_errors_block_scale_in(herd_operator, kubectl: Kubectl, tmp_path):
     with rig(kubectl, tmp_path) as r:
         apply_webservice(r, replicas=4, window=0)
-        generator = load(r, "/fail?rate=0.5", seconds=25, rate_per_worker=2, workers=2)
+        generator = hey(r.app_port, "/fail?rate=0.5", seconds=25, rate_per_worker=2, workers=2)
         try:
             status = eventually(
                 lambda: (s := autoscaling(r))[1].get("reason") == "ErrorsBlockScaleIn" and s,
@@ -165,7 +145,7 @@ def test_prometheus_down_holds_replicas_and_says_so(herd_operator, kubectl: Kube
             timeout=30,
             what="ScalingActive=False (NoData) before any request",
         )
-        load(r, "/", seconds=5, rate_per_worker=5, workers=1).wait(timeout=30)
+        hey(r.app_port, "/", seconds=5, rate_per_worker=5, workers=1).wait(timeout=30)
         eventually(
             lambda: autoscaling(r)[2].get("status") == "True",
             timeout=30,

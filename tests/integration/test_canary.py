@@ -5,8 +5,6 @@ those), load from hey on the canary, and the router objects following the weight
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -16,6 +14,7 @@ from pathlib import Path
 from tests.dataplane.support import free_port, gunicorn_args, herd_server
 from tests.support import prometheus as prom
 from tests.support.cluster import Kubectl, eventually
+from tests.support.load import hey
 
 APP = "herd_examples.flask_app:app"
 
@@ -85,25 +84,6 @@ def deploy_stable(rig: Rig, steps: str, **kwargs) -> None:
     )
 
 
-def load(rig: Rig, path: str, seconds: int) -> subprocess.Popen:
-    hey = shutil.which("hey")
-    assert hey, "hey is not installed: run hack/install-system-deps.sh (Debian package hey)"
-    return subprocess.Popen(
-        [
-            hey,
-            "-z",
-            f"{seconds}s",
-            "-q",
-            "10",
-            "-c",
-            "2",
-            f"http://127.0.0.1:{rig.canary_port}{path}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 def image_of(rig: Rig, deployment: str) -> str:
     return rig.kubectl.get("deployment", deployment)["spec"]["template"]["spec"]["containers"][0][
         "image"
@@ -131,7 +111,7 @@ STEPS = "[{setWeight: 20}, {pause: {duration: 10}}, {setWeight: 50}, {pause: {}}
 def test_a_healthy_canary_walks_the_steps_and_is_promoted(herd_operator, kubectl, tmp_path):
     with rig(kubectl, tmp_path) as r:
         deploy_stable(r, STEPS)
-        generator = load(r, "/", seconds=90)
+        generator = hey(r.canary_port, "/", seconds=90, rate_per_worker=10, workers=2)
         try:
             r.kubectl.apply(manifest(r, "web:2", STEPS))
             eventually(lambda: canary(r).get("weight") == 20, timeout=60, what="weight 20")
@@ -177,7 +157,7 @@ def test_a_healthy_canary_walks_the_steps_and_is_promoted(herd_operator, kubectl
 def test_a_failing_canary_is_rolled_back(herd_operator, kubectl, tmp_path):
     with rig(kubectl, tmp_path) as r:
         deploy_stable(r, STEPS)
-        generator = load(r, "/fail?rate=0.5", seconds=60)
+        generator = hey(r.canary_port, "/fail?rate=0.5", seconds=60, rate_per_worker=10, workers=2)
         try:
             r.kubectl.apply(manifest(r, "web:2", STEPS))
             rolled = eventually(
@@ -245,7 +225,7 @@ def test_gateway_api_splits_traffic_with_one_httproute(herd_operator, kubectl, t
             {"group": "", "kind": "Service", "name": "web", "port": 8000, "weight": 100}
         ]
         assert not r.kubectl.exists("ingress", "web")
-        generator = load(r, "/", seconds=40)
+        generator = hey(r.canary_port, "/", seconds=40, rate_per_worker=10, workers=2)
         try:
             r.kubectl.apply(manifest(r, "web:2", STEPS, ingress=ingress))
             eventually(lambda: canary(r).get("weight") == 20, timeout=60, what="weight 20")

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tests.support.cluster import KUBECONFIG, REPO, Kubectl
+from tests.support.operator import install_crd
 
 IMAGES = {
     "ghcr.io/herd-dev/herd-operator": "ghcr.io/herd-dev/herd-operator:ci",
@@ -80,16 +81,7 @@ def test_skaffold_render_is_accepted_by_the_cluster(tool, kubectl_binary):
         IMAGES["ghcr.io/herd-dev/example-fastapi"],
     }
     admin = Kubectl(kubectl_binary)
-    admin.run(
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "--field-manager",
-        "herd-tests",
-        "-f",
-        str(REPO / "charts" / "herd" / "crds"),
-        namespaced=False,
-    )
+    install_crd(admin)
     admin.run("create", "namespace", "herd-system", namespaced=False, check=False)
     admin.run("apply", "--dry-run=server", "-f", "-", stdin=rendered, namespaced=False)
 
