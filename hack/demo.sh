@@ -13,7 +13,12 @@ log() { printf '[demo] %s\n' "$*" >&2; }
 
 log "installing the WebService CRD"
 kubectl apply --server-side --force-conflicts --field-manager herd-demo -f charts/herd/crds/ >/dev/null
-kubectl wait --for condition=Established crd/webservices.herd.dev --timeout 60s >/dev/null
+# (`kubectl wait` fails outright while the new CRD has no conditions yet: poll instead.)
+for _ in $(seq 120); do
+  [ "$(kubectl get crd webservices.herd.dev \
+      -o jsonpath='{.status.conditions[?(@.type=="Established")].status}')" = True ] && break
+  sleep 0.5
+done
 
 pidfile="$state/pids/operator"
 if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tests.dataplane.support import free_port, gunicorn_args, herd_server
 from tests.support import prometheus as prom
-from tests.support.cluster import Kubectl, eventually
+from tests.support.cluster import Kubectl, eventually, install_crds
 from tests.support.load import hey
 
 INTERVAL = 3  # the test operator's --autoscale-interval
@@ -164,16 +164,7 @@ def test_prometheus_down_holds_replicas_and_says_so(herd_operator, kubectl: Kube
 
 
 def test_keda_engine_creates_a_scaled_object_instead(herd_operator, kubectl: Kubectl):
-    crds = kubectl.binary.parent / "keda-crds.yaml"
-    kubectl.run("apply", "--server-side", "--force-conflicts", "-f", str(crds), namespaced=False)
-    kubectl.run(
-        "wait",
-        "--for",
-        "condition=Established",
-        "crd/scaledobjects.keda.sh",
-        "--timeout=60s",
-        namespaced=False,
-    )
+    install_crds(kubectl, str(kubectl.binary.parent / "keda-crds.yaml"), "scaledobjects.keda.sh")
     manifest = """
 apiVersion: herd.dev/v1alpha1
 kind: WebService

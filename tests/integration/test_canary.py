@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tests.dataplane.support import free_port, gunicorn_args, herd_server
 from tests.support import prometheus as prom
-from tests.support.cluster import Kubectl, eventually
+from tests.support.cluster import Kubectl, eventually, install_crds
 from tests.support.load import hey
 
 APP = "herd_examples.flask_app:app"
@@ -207,15 +207,10 @@ def test_no_traffic_is_inconclusive_and_pauses_instead_of_promoting(
 
 
 def test_gateway_api_splits_traffic_with_one_httproute(herd_operator, kubectl, tmp_path):
-    crds = kubectl.binary.parent / "gateway-api-crds.yaml"
-    kubectl.run("apply", "--server-side", "--force-conflicts", "-f", str(crds), namespaced=False)
-    kubectl.run(
-        "wait",
-        "--for",
-        "condition=Established",
-        "crd/httproutes.gateway.networking.k8s.io",
-        "--timeout=60s",
-        namespaced=False,
+    install_crds(
+        kubectl,
+        str(kubectl.binary.parent / "gateway-api-crds.yaml"),
+        "httproutes.gateway.networking.k8s.io",
     )
     with rig(kubectl, tmp_path) as r:
         ingress = "{host: web.example.com, gateway: {name: public, namespace: infra}}"

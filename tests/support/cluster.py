@@ -103,3 +103,28 @@ def eventually(
             last = error
         time.sleep(interval)
     raise AssertionError(f"{what} not reached within {timeout}s; last: {last!r}")
+
+
+def install_crds(kubectl: Kubectl, path: str, *crd_names: str) -> None:
+    """Apply CRD manifests and wait until each is Established. (`kubectl wait` fails outright,
+    rather than waiting, while a new CRD has no status conditions yet.)"""
+    kubectl.run(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager",
+        "herd-tests",
+        "-f",
+        path,
+        namespaced=False,
+    )
+    query = '{.status.conditions[?(@.type=="Established")].status}'
+    for name in crd_names:
+        eventually(
+            lambda n=name: (
+                kubectl.run("get", "crd", n, "-o", f"jsonpath={query}", namespaced=False).stdout
+                == "True"
+            ),
+            timeout=60,
+            what=f"CRD {name} established",
+        )

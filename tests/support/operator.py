@@ -11,7 +11,7 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tests.support.cluster import KUBECONFIG, REPO, Kubectl
+from tests.support.cluster import KUBECONFIG, REPO, Kubectl, install_crds
 
 LOGS = REPO / ".cluster" / "logs"
 CRD = REPO / "charts" / "herd" / "crds"
@@ -46,25 +46,7 @@ class Operator:
 
 
 def install_crd(admin: Kubectl) -> None:
-    admin.run(
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "--field-manager",
-        "herd-tests",
-        "-f",
-        str(CRD),
-        namespaced=False,
-    )
-    admin.run(
-        "wait",
-        "--for",
-        "condition=Established",
-        "crd/webservices.herd.dev",
-        "--timeout",
-        "60s",
-        namespaced=False,
-    )
+    install_crds(admin, str(CRD), "webservices.herd.dev")
 
 
 def start(
