@@ -83,6 +83,13 @@ def rpm(rig: Rig) -> float:
     return float(result[0]["value"][1]) if result else 0.0
 
 
+def error_rate(rig: Rig) -> float:
+    result = rig.prometheus.query(
+        'sum(rate(http_requests_total{code=~"5.."}[1m])) / sum(rate(http_requests_total[1m]))'
+    )
+    return float(result[0]["value"][1]) if result else 0.0
+
+
 def test_scales_out_soon_after_crossing_the_target_and_in_only_after_the_window(
     herd_operator, kubectl: Kubectl, tmp_path
 ):
@@ -119,9 +126,12 @@ def test_scales_out_soon_after_crossing_the_target_and_in_only_after_the_window(
 
 def test_errors_block_scale_in(herd_operator, kubectl: Kubectl, tmp_path):
     with rig(kubectl, tmp_path) as r:
-        apply_webservice(r, replicas=4, window=0)
-        generator = hey(r.app_port, "/fail?rate=0.5", seconds=25, rate_per_worker=2, workers=2)
+        generator = hey(r.app_port, "/fail?rate=0.5", seconds=40, rate_per_worker=2, workers=2)
         try:
+            # The failures must be visible before the first decision: with no stabilization
+            # window, a decision on traffic alone would scale in at once.
+            eventually(lambda: error_rate(r) > 0.2, timeout=30, what="5xx visible in Prometheus")
+            apply_webservice(r, replicas=4, window=0)
             status = eventually(
                 lambda: (s := autoscaling(r))[1].get("reason") == "ErrorsBlockScaleIn" and s,
                 timeout=40,
