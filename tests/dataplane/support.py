@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import random
 import re
 import shutil
 import signal
@@ -48,10 +49,27 @@ def require_binary(name: str) -> str:
     return found
 
 
+# Below the kernel's ephemeral range (32768+) and above the cluster's fixed ports
+# (12xxx-18xxx): a port the kernel hands out with bind(0) can be taken a moment
+# later as the local port of an outgoing connection (CI saw gunicorn fail with
+# EADDRINUSE that way).
+TEST_PORTS = range(20000, 32000)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return probe.getsockname()[1]
+    """A loopback port nobody listens on, never handed out twice in this process."""
+    for port in random.sample(TEST_PORTS, 200):
+        if port in _handed_out:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind((LOOPBACK, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {TEST_PORTS}")
 
 
 def gunicorn_args(
