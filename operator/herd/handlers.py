@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -189,15 +190,35 @@ async def canary_tick(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         )
 
 
-def register_timers(settings: Settings) -> None:
+def register_timers(settings: Settings, registry: kopf.OperatorRegistry | None = None) -> None:
     """Timers per WebService, at intervals that are operator settings: the built-in autoscaler
     where it is enabled, the canary controller where spec.canary is set."""
+    registry = registry or kopf.get_default_registry()
     kopf.timer(
         *WEBSERVICES,
         interval=settings.autoscale_interval,
         when=_builtin_autoscaling,
         id="autoscale",
+        registry=registry,
     )(autoscale)
-    kopf.timer(*WEBSERVICES, interval=settings.canary_interval, when=_canary_wanted, id="canary")(
-        canary_tick
-    )
+    kopf.timer(
+        *WEBSERVICES,
+        interval=settings.canary_interval,
+        when=_canary_wanted,
+        id="canary",
+        registry=registry,
+    )(canary_tick)
+    _without_finalizers(registry)
+
+
+def _without_finalizers(registry: kopf.OperatorRegistry) -> None:
+    """kopf puts a finalizer on every object a timer serves, to stop the timer before the object
+    goes (kopf #1074, no option). Herd's timers have nothing to clean up (owner references remove
+    the children), and the finalizer made deleting a namespace hang whenever the operator could
+    not see the deletion through: in namespaced mode the namespace's RoleBinding goes first; with
+    a namespace pattern kopf stops watching a terminating namespace. kopf stops a timer when its
+    object is deleted either way."""
+    spawning = registry._spawning  # kopf has no public way to register a timer without one
+    spawning._handlers = [
+        dataclasses.replace(handler, requires_finalizer=False) for handler in spawning._handlers
+    ]

@@ -6,7 +6,6 @@ A cluster that cannot start fails every integration test with the reason; nothin
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -54,12 +53,4 @@ def herd_operator(kubectl_binary) -> Iterator[object]:
     except (RuntimeError, AssertionError) as error:
         pytest.fail(f"the Herd operator could not start: {error}", pytrace=False)
     yield running
-    # WebServices with timers carry kopf's finalizer: let the operator see the test namespaces
-    # go before it stops, or they would hang in Terminating.
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and any(
-        n.startswith("namespace/t-")
-        for n in admin.run("get", "namespaces", "-o", "name", namespaced=False).stdout.split()
-    ):
-        time.sleep(1)
     operator.stop(running)

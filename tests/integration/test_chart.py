@@ -218,10 +218,12 @@ def test_operator_runs_with_exactly_the_charts_rbac(helm, release_namespace, mod
         )
         try:
             workload = Kubectl(release_namespace.binary, workload_ns)
+            # With a canary: the canary controller's timer serves it.
             workload.apply(
                 "apiVersion: herd.dev/v1alpha1\nkind: WebService\n"
                 "metadata: {name: web}\nspec: {image: 'web:1', app: 'a.b:app',"
-                " replicas: 2, ingress: {host: web.example.com}}\n"
+                " replicas: 2, ingress: {host: web.example.com},"
+                " canary: {steps: [{setWeight: 50}]}}\n"
             )
             workload.run("wait", "--for", "condition=Ready", "webservice/web", "--timeout=60s")
             for kind in ("deployment", "service", "ingress", "poddisruptionbudget"):
@@ -230,6 +232,16 @@ def test_operator_runs_with_exactly_the_charts_rbac(helm, release_namespace, mod
             assert any(e["reason"] == "Created" for e in events)
             log = running.log_tail(400)
             assert "Forbidden" not in log, log  # kopf: APIForbiddenError; Herd: 403 Forbidden
+
+            # kopf's timers would put a finalizer on it, and in namespaced mode the namespace's
+            # deletion takes the operator's RoleBinding first: the namespace would hang.
+            assert not workload.get("webservice", "web")["metadata"].get("finalizers")
+            admin.run("delete", "namespace", workload_ns, "--wait=false", namespaced=False)
+            eventually(
+                lambda: not admin.exists("namespace", workload_ns),
+                timeout=90,
+                what=f"namespace {workload_ns} deleted",
+            )
         finally:
             herd_operator.stop(running)
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -56,6 +57,11 @@ def start(
     extra_args: Sequence[str] = (),
     log_name: str = "operator-tests.log",
 ) -> Operator:
+    for port in (liveness_port, metrics_port):
+        # Else the health check below could be answered by a leftover operator, old code and all.
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                raise RuntimeError(f"port {port} is in use: is another operator still running?")
     LOGS.mkdir(parents=True, exist_ok=True)
     log_path = LOGS / log_name
     env = {**os.environ, "KUBECONFIG": kubeconfig}
