@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from tests.dataplane.support import free_port, gunicorn_args, herd_server
 from tests.support import prometheus as prom
 from tests.support.cluster import Kubectl, eventually, install_crds
@@ -107,6 +109,18 @@ def test_scales_out_soon_after_crossing_the_target_and_in_only_after_the_window(
             assert time.monotonic() - crossed <= 30
             eventually(lambda: autoscaling(r)[0] == 6, timeout=40, what="scale-out to max (6)")
             assert r.kubectl.get("deployment", "web")["spec"]["replicas"] in (4, 5, 6)
+            # What a user sees with `kubectl get ws web -o yaml` while it scales.
+            status = yaml.safe_load(r.kubectl.run("get", "ws", "web", "-o", "yaml").stdout)[
+                "status"
+            ]
+            shown = status["autoscaling"]
+            assert {"currentRPM", "errorRate", "desiredReplicas", "lastScaleTime", "reason"} <= set(
+                shown
+            ), shown
+            assert shown["currentRPM"] > 300 and shown["desiredReplicas"] == 6, shown
+            scaling = next(c for c in status["conditions"] if c["type"] == "ScalingActive")
+            assert scaling["status"] == "True" and scaling["reason"] and scaling["message"]
+            assert scaling["observedGeneration"] >= 1
         finally:
             generator.wait(timeout=60)
 

@@ -5,18 +5,23 @@ those), load from hey on the canary, and the router objects following the weight
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from tests.dataplane.support import free_port, gunicorn_args, herd_server
+from tests.support import cli, operator
 from tests.support import prometheus as prom
 from tests.support.cluster import Kubectl, eventually, install_crds
 from tests.support.load import hey
 
 APP = "herd_examples.flask_app:app"
+ANALYSIS_INTERVAL = 5
+FAILURE_LIMIT = 2
 
 
 @dataclass
@@ -66,7 +71,11 @@ spec:
   metrics: {{prometheusURL: "{rig.prometheus.url}"}}
   canary:
     steps: {steps}
-    analysis: {{intervalSeconds: 5, maxErrorRate: 0.05, minRequests: 10, failureLimit: 2}}
+    analysis:
+      intervalSeconds: {ANALYSIS_INTERVAL}
+      maxErrorRate: 0.05
+      minRequests: 10
+      failureLimit: {FAILURE_LIMIT}
 """
 
 
@@ -90,19 +99,11 @@ def image_of(rig: Rig, deployment: str) -> str:
     ]
 
 
-def intend(rig: Rig, action: str) -> None:
-    """What `herd promote` and friends write: an intent in the status subresource."""
-    rig.kubectl.run(
-        "patch",
-        "webservice",
-        "web",
-        "--subresource",
-        "status",
-        "--type",
-        "merge",
-        "-p",
-        json.dumps({"status": {"intent": {"action": action, "id": uuid.uuid4().hex}}}),
-    )
+def herd(rig: Rig, *args: str) -> str:
+    """A `herd` command as a user runs it; it must succeed."""
+    result = cli.herd(*args, "web", "-n", rig.kubectl.namespace)
+    assert result.returncode == 0, f"herd {' '.join(args)}: {result.stdout}{result.stderr}"
+    return result.stdout
 
 
 STEPS = "[{setWeight: 20}, {pause: {duration: 10}}, {setWeight: 50}, {pause: {}}]"
@@ -135,7 +136,7 @@ def test_a_healthy_canary_walks_the_steps_and_is_promoted(herd_operator, kubectl
             assert progressing["reason"] == "CanaryPaused"
 
             generation = ws["metadata"]["generation"]
-            intend(r, "promote")
+            herd(r, "promote")
             eventually(
                 lambda: canary(r).get("phase") == "Succeeded",
                 timeout=90,
@@ -160,12 +161,20 @@ def test_a_failing_canary_is_rolled_back(herd_operator, kubectl, tmp_path):
         generator = hey(r.canary_port, "/fail?rate=0.5", seconds=60, rate_per_worker=10, workers=2)
         try:
             r.kubectl.apply(manifest(r, "web:2", STEPS))
+            eventually(lambda: canary(r).get("weight"), interval=0.2, what="the first step")
+            shifted = time.monotonic()
             rolled = eventually(
                 lambda: (c := canary(r)).get("phase") == "RolledBack" and c,
                 timeout=90,
+                interval=0.2,
                 what="rollback",
             )
-            assert rolled["weight"] == 0 and rolled["failedChecks"] == 2
+            took = time.monotonic() - shifted
+            # The promise of docs/canary.md: failureLimit failed checks, one interval apart, and
+            # one interval for the first check to see the canary's traffic.
+            limit = ANALYSIS_INTERVAL * (FAILURE_LIMIT + 1)
+            assert took <= limit, f"rolled back {took:.1f} s after the first step, limit {limit} s"
+            assert rolled["weight"] == 0 and rolled["failedChecks"] == FAILURE_LIMIT
             assert rolled["lastAnalysis"]["verdict"] == "fail"
             eventually(
                 lambda: not r.kubectl.exists("deployment", "web-canary"),
@@ -197,13 +206,100 @@ def test_no_traffic_is_inconclusive_and_pauses_instead_of_promoting(
         assert paused["pausedReason"].startswith("InconclusiveAnalysis")
         assert paused["lastAnalysis"]["verdict"] == "inconclusive"
         assert image_of(r, "web") == "web:1"
-        intend(r, "abort")
-        eventually(lambda: canary(r).get("phase") == "Aborted", timeout=30, what="abort")
+        herd(r, "abort")
+        assert canary(r)["phase"] == "Aborted"  # `herd abort` returns once the operator acted
         eventually(
             lambda: not r.kubectl.exists("deployment", "web-canary"),
             timeout=30,
             what="the canary removed",
         )
+
+
+def test_promote_full_skips_the_remaining_steps(herd_operator, kubectl, tmp_path):
+    steps = "[{setWeight: 20}, {pause: {}}, {setWeight: 50}, {pause: {}}]"
+    with rig(kubectl, tmp_path) as r:
+        deploy_stable(r, steps)
+        generator = hey(r.canary_port, "/", seconds=60, rate_per_worker=10, workers=2)
+        try:
+            r.kubectl.apply(manifest(r, "web:2", steps))
+            eventually(
+                lambda: (c := canary(r)).get("phase") == "Paused" and c.get("weight") == 20,
+                timeout=60,
+                what="the first pause at weight 20",
+            )
+            assert "promoted (full)" in herd(r, "promote", "--full")
+            weights = set()
+
+            def succeeded() -> bool:
+                current = canary(r)
+                weights.add(current.get("weight"))
+                return current.get("phase") == "Succeeded"
+
+            eventually(succeeded, timeout=90, interval=0.2, what="Succeeded")
+            assert weights <= {20, 0}, f"weights seen after promote --full: {weights}"
+            assert image_of(r, "web") == "web:2"
+            eventually(
+                lambda: not r.kubectl.exists("deployment", "web-canary"),
+                timeout=30,
+                what="the canary removed",
+            )
+        finally:
+            generator.kill()
+
+
+def test_a_restarted_operator_resumes_the_same_step_and_weight(
+    herd_operator, kubectl_binary, tmp_path
+):
+    """The operator is SIGKILLed two seconds into a 20 s pause at weight 20 and stays down
+    10 s. Resumed from status.canary, the pause still ends 20 s after it began; started over,
+    it could not end before 32 s."""
+    namespace = f"r-restart-{uuid.uuid4().hex[:6]}"  # not t-*: the shared operator stays out
+    admin = Kubectl(kubectl_binary)
+    admin.run("create", "namespace", namespace, namespaced=False)
+    kubectl = Kubectl(kubectl_binary, namespace)
+    args = ["--namespace", namespace, "--canary-interval", "1"]
+    ports = {"liveness_port": 18580, "metrics_port": 18590, "log_name": "operator-restart.log"}
+    steps = "[{setWeight: 20}, {pause: {duration: 20}}, {setWeight: 50}, {pause: {}}]"
+    running = operator.start(extra_args=args, **ports)
+    try:
+        with rig(kubectl, tmp_path) as r:
+            deploy_stable(r, steps)
+            generator = hey(r.canary_port, "/", seconds=90, rate_per_worker=10, workers=2)
+            try:
+                r.kubectl.apply(manifest(r, "web:2", steps))
+                paused = eventually(
+                    lambda: (c := canary(r)).get("stepIndex") == 1 and c,
+                    timeout=60,
+                    interval=0.2,
+                    what="the timed pause at weight 20",
+                )
+                canary_uid = r.kubectl.get("deployment", "web-canary")["metadata"]["uid"]
+                time.sleep(2)
+                running.process.kill()
+                running.process.wait(timeout=10)
+                time.sleep(10)
+                assert canary(r)["stepIndex"] == 1 and canary(r)["weight"] == 20
+                running = operator.start(extra_args=args, **ports)
+
+                seen = []
+
+                def at_weight_50() -> bool:
+                    current = canary(r)
+                    seen.append((current["stepIndex"], current["weight"]))
+                    return current["weight"] == 50
+
+                eventually(at_weight_50, timeout=60, interval=0.2, what="weight 50")
+                pause_began = datetime.fromisoformat(paused["stepStartTime"]).timestamp()
+                # stepStartTime has whole seconds; one analysis interval may follow the pause.
+                assert time.time() - pause_began <= 20 + 1 + ANALYSIS_INTERVAL + 2, seen
+                assert all(step >= 1 for step, _ in seen), seen
+                assert {weight for _, weight in seen} <= {20, 50}, seen
+                assert r.kubectl.get("deployment", "web-canary")["metadata"]["uid"] == canary_uid
+            finally:
+                generator.kill()
+    finally:
+        operator.stop(running)
+        admin.run("delete", "namespace", namespace, "--wait=false", namespaced=False, check=False)
 
 
 def test_gateway_api_splits_traffic_with_one_httproute(herd_operator, kubectl, tmp_path):

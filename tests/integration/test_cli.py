@@ -16,7 +16,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,12 +27,9 @@ import yaml
 
 from herd.kube import Kube
 from tests.support.canary_status import PAUSED
+from tests.support.cli import BIN, HERD, KUBECTL_HERD, herd, run
 from tests.support.cluster import KUBECONFIG, REPO, Kubectl, eventually, pins
 from tests.support.operator import install_crd
-
-BIN = Path(sys.executable).parent
-HERD = BIN / "herd"
-KUBECTL_HERD = BIN / "kubectl-herd"
 
 MANIFEST = """
 apiVersion: herd.dev/v1alpha1
@@ -79,22 +75,6 @@ def ns(admin, request) -> Iterator[Kubectl]:
     admin.run("create", "namespace", name, namespaced=False)
     yield Kubectl(admin.binary, name)
     admin.run("delete", "namespace", name, "--wait=false", namespaced=False, check=False)
-
-
-def run(
-    command: list[str], kubeconfig: Path = KUBECONFIG, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        command,
-        env={**os.environ, "KUBECONFIG": str(kubeconfig), **(env or {})},
-        text=True,
-        capture_output=True,
-        timeout=120,
-    )
-
-
-def herd(*args: str, kubeconfig: Path = KUBECONFIG) -> subprocess.CompletedProcess[str]:
-    return run([str(HERD), *args], kubeconfig)
 
 
 def herd_waiting(*args: str) -> subprocess.Popen[str]:
