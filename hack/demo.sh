@@ -20,22 +20,7 @@ for _ in $(seq 120); do
   sleep 0.5
 done
 
-pidfile="$state/pids/operator"
-if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-  log "operator already running (pid $(cat "$pidfile"))"
-else
-  log "starting the operator (logs: .cluster/logs/operator.log)"
-  setsid .venv/bin/herd operator --standalone \
-    --liveness http://127.0.0.1:18080/healthz --metrics-port 18090 --metrics-address 127.0.0.1 \
-    >"$state/logs/operator.log" 2>&1 </dev/null &
-  echo $! >"$pidfile"
-  deadline=$((SECONDS + 60))
-  until curl -fsS http://127.0.0.1:18080/healthz >/dev/null 2>&1; do
-    kill -0 "$(cat "$pidfile")" 2>/dev/null || { tail -20 "$state/logs/operator.log" >&2; log "the operator exited"; exit 1; }
-    [ $SECONDS -lt $deadline ] || { log "the operator did not become live in 60 s"; exit 1; }
-    sleep 0.5
-  done
-fi
+hack/operator.sh start
 
 log "applying manifests/examples/"
 kubectl apply -f manifests/examples/
@@ -50,9 +35,18 @@ kubectl get deployments,services,ingresses,poddisruptionbudgets,pods \
 cat <<EOF
 
 Herd is running on the local cluster (pods are simulated by kwok: no containers run).
-  export KUBECONFIG=$KUBECONFIG
-  $bin/kubectl describe webservice shop
+  export KUBECONFIG=$KUBECONFIG PATH=$bin:\$PATH
+  kubectl describe webservice shop
   .venv/bin/herd tune --interface asgi --cpu 2 --memory 1Gi
+
+Try a canary rollout of shop (docs/canary.md). Simulated pods serve no traffic, so every
+analysis is inconclusive: Herd pauses rather than promote on no data, and you promote by hand.
+  kubectl patch webservice shop --type merge -p '{"spec":{"image":"ghcr.io/herd-dev/example-flask:0.2.0"}}'
+  .venv/bin/herd status shop --wait Paused --timeout 2m    # 20 % on the canary, waiting for you
+  .venv/bin/herd promote shop                             # on to 50 %
+  .venv/bin/herd promote shop --full                      # skip the rest: promote now
+  .venv/bin/herd status shop --wait Succeeded --timeout 2m
+  .venv/bin/herd list
 Operator logs: .cluster/logs/operator.log
 Stop everything: make demo-down
 EOF
