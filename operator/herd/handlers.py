@@ -194,20 +194,14 @@ def register_timers(settings: Settings, registry: kopf.OperatorRegistry | None =
     """Timers per WebService, at intervals that are operator settings: the built-in autoscaler
     where it is enabled, the canary controller where spec.canary is set."""
     registry = registry or kopf.get_default_registry()
-    kopf.timer(
-        *WEBSERVICES,
-        interval=settings.autoscale_interval,
-        when=_builtin_autoscaling,
-        id="autoscale",
-        registry=registry,
-    )(autoscale)
-    kopf.timer(
-        *WEBSERVICES,
-        interval=settings.canary_interval,
-        when=_canary_wanted,
-        id="canary",
-        registry=registry,
-    )(canary_tick)
+    timers = (
+        ("autoscale", settings.autoscale_interval, _builtin_autoscaling, autoscale),
+        ("canary", settings.canary_interval, _canary_wanted, canary_tick),
+    )
+    for timer_id, interval, when, handler in timers:
+        kopf.timer(*WEBSERVICES, id=timer_id, interval=interval, when=when, registry=registry)(
+            handler
+        )
     _without_finalizers(registry)
 
 
