@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from herd import model, render, rollout_cli, tuning
+from herd import model, render, rollout_cli, rollout_views, tuning
 from herd.crd import kopf_peering_crds, webservice_crd
 from herd.settings import Settings
 from herd.status import server_status
@@ -189,7 +189,7 @@ def parser(prog: str = "herd") -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser(rollout_cli.program_name(sys.argv[0])).parse_args(argv)
+    args = parser(rollout_views.program_name(sys.argv[0])).parse_args(argv)
     try:
         return int(args.func(args))
     except model.InvalidSpec as error:
