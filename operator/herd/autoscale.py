@@ -12,7 +12,7 @@ stabilization window) and add what the HPA cannot know:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from herd.metrics.prometheus import Observation
 from herd.model import AutoscalingSpec
@@ -72,6 +72,19 @@ def recommend(spec: AutoscalingSpec, current: int, rpm: float) -> int:
     if current > 0 and abs(rpm / (current * spec.target_rpm_per_replica) - 1) <= TOLERANCE:
         return current
     return math.ceil(rpm / spec.target_rpm_per_replica)
+
+
+def with_canary_share(seen: Observations, canary_weight: int) -> Observations:
+    """The stable track's observations, its requests scaled up to all of the traffic.
+
+    While a canary takes `canary_weight` % of the traffic, `spec.replicas` still sizes the
+    service for all of it: the stable keeps them (it takes everything back on a rollback) and
+    the canary gets ceil(replicas x weight / 100). Errors stay the stable's own: a canary's
+    failures are its analysis's business, never the stable's scaling."""
+    if not 0 < canary_weight < 100 or not seen.rpm.ok or seen.rpm.value is None:
+        return seen
+    full_traffic = seen.rpm.value / (1 - canary_weight / 100)
+    return replace(seen, rpm=replace(seen.rpm, value=full_traffic))
 
 
 def decide(

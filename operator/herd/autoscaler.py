@@ -13,7 +13,8 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
-from herd.autoscale import Decision, Observations, Recommendation, decide
+from herd import rollout
+from herd.autoscale import Decision, Observations, Recommendation, decide, with_canary_share
 from herd.kube import Kube
 from herd.metrics.prometheus import Prometheus
 from herd.metrics.sources import SOURCES, Target
@@ -81,7 +82,8 @@ def status_of(
 async def autoscale(
     kube: Kube, prometheus: Prometheus, ws: WebService, previous: dict[str, Any], now: float
 ) -> ScaleOutcome:
-    seen = await observe(prometheus, ws)
+    canary_weight = rollout.from_status(previous.get("canary")).weight
+    seen = with_canary_share(await observe(prometheus, ws), canary_weight)
     decision = decide(ws.autoscaling, ws.replicas, seen, history_of(previous), now)
     outcome = ScaleOutcome(decision)
     if decision.replicas != ws.replicas:

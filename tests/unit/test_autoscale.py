@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from herd.autoscale import Observations, Recommendation, decide, recommend
+from herd.autoscale import Observations, Recommendation, decide, recommend, with_canary_share
 from herd.metrics.prometheus import Observation
 from herd.model import AutoscalingSpec
 
@@ -130,3 +130,22 @@ def test_history_keeps_only_what_the_window_maximum_needs():
     decision = decide(SPEC, 7, seen(rpm=600), history, NOW)
     assert [r.replicas for r in decision.recommendations] == [7, 5, 2, 1]
     assert decision.replicas == 7  # the newest 7 still stands in the window
+
+
+@pytest.mark.parametrize(
+    ("weight", "stable_rpm", "rpm"),
+    [
+        (0, 4800, 4800),  # no rollout
+        (20, 4800, 6000),  # the stable serves 80 %: replicas are sized for all 6000
+        (50, 3000, 6000),
+        (100, 3000, 3000),  # nothing left on the stable to scale from: as observed
+    ],
+)
+def test_during_a_canary_the_stable_track_sizes_for_all_traffic(weight, stable_rpm, rpm):
+    adjusted = with_canary_share(seen(stable_rpm, errors=0.2), weight)
+    assert adjusted.rpm.value == pytest.approx(rpm)
+    assert adjusted.error_rate.value == 0.2  # the stable's own errors, never scaled
+
+
+def test_no_data_stays_no_data_during_a_canary():
+    assert with_canary_share(seen(rpm_kind="empty"), 20).rpm.kind == "empty"
