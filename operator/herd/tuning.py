@@ -21,9 +21,13 @@ AUTO_KEEPALIVE_SECONDS = 75
 #: The ingress waits this much longer than the app's request timeout, so the app (which knows
 #: the request) times out first and the proxy never cuts a response the app is still sending.
 INGRESS_READ_TIMEOUT_MARGIN_SECONDS = 10
-#: Threads per gthread worker: io-bound requests mostly wait, so threads overlap the waits;
-#: mixed requests also hold the GIL, so fewer threads contend for it.
-THREADS_PER_WORKER = {"io": 8, "mixed": 4, "cpu": 1}
+#: Threads per gthread worker. A worker serves at most `threads` requests at once and keeps
+#: every keep-alive connection it accepted, so its threads cap its share of the load. io: the
+#: CPU saturates only with about rate x wait requests in flight (a 1-CPU Flask pod: ~2,500
+#: req/s x 50 ms = 125); bench/dataplane measured 1x8 at 6 % of the best cell, 3x64 at 95 %,
+#: and 64 threads cost ~2 MiB per worker. mixed: compute holds the GIL, fewer suffice (2x4
+#: reached 75 % of the best cell, 2x16 matched it).
+THREADS_PER_WORKER = {"io": 64, "mixed": 16, "cpu": 1}
 #: Recycling workers bounds slow memory leaks; the jitter keeps workers from restarting at once.
 #: Not for the uvicorn worker: when it reaches the limit it drops connections it accepted but
 #: had not read (gunicorn #2567), so clients see resets (measured: 4-10 per 600 requests at
@@ -108,6 +112,10 @@ def _auto_workers(worker_class: str, workload: str, cpu: float) -> int:
     cores = max(1, math.ceil(cpu - 0.01))
     if worker_class == "sync" and workload != "cpu":
         return 2 * cores + 1  # sync workers block while waiting: extra ones overlap the waits
+    if worker_class == "gthread" and workload == "io":
+        # Many threads in one process convoy on the GIL: at 1 CPU, 3x64 threads served 25 %
+        # more than 1x128 and 20 % more than 2x128 (bench/dataplane).
+        return 2 * cores + 1
     if worker_class == "gthread" and workload == "mixed":
         return cores + 1  # a compute-heavy request must not stall the only process's threads
     return cores

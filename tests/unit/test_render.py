@@ -48,10 +48,10 @@ def test_every_tuning_value_is_on_the_command_line():
     flags = dict(zip(args[1:-1:2], args[2:-1:2], strict=True))
     assert args[0] == "gunicorn" and args[-1] == "shop.main:app"
     assert flags["--worker-class"] == "gthread"
-    assert flags["--workers"] == "2" and flags["--threads"] == "8"
+    assert flags["--workers"] == "5" and flags["--threads"] == "64"
     assert flags["--keep-alive"] == "75" and flags["--timeout"] == "30"
     assert flags["--graceful-timeout"] == "30" and flags["--max-requests"] == "5000"
-    assert {"name": "WEB_CONCURRENCY", "value": "2"} in container(state)["env"]
+    assert {"name": "WEB_CONCURRENCY", "value": "5"} in container(state)["env"]
 
 
 def test_asgi_runs_the_uvicorn_worker_without_threads():

@@ -38,10 +38,10 @@ def test_cpu_comes_from_the_pod_never_the_node(resources, cpu):
         ("asgi", "mixed", "1", "uvicorn", 1, 1),
         ("asgi", "io", "2", "uvicorn", 2, 1),
         ("asgi", "cpu", "4", "uvicorn", 4, 1),
-        ("wsgi", "io", "1", "gthread", 1, 8),
-        ("wsgi", "io", "2", "gthread", 2, 8),
-        ("wsgi", "mixed", "1", "gthread", 2, 4),
-        ("wsgi", "mixed", "2", "gthread", 3, 4),
+        ("wsgi", "io", "1", "gthread", 3, 64),
+        ("wsgi", "io", "2", "gthread", 5, 64),
+        ("wsgi", "mixed", "1", "gthread", 2, 16),
+        ("wsgi", "mixed", "2", "gthread", 3, 16),
         ("wsgi", "cpu", "1", "sync", 1, 1),
         ("wsgi", "cpu", "500m", "sync", 1, 1),
         ("wsgi", "cpu", "1500m", "sync", 2, 1),
@@ -59,7 +59,7 @@ def test_auto_worker_class_and_counts(interface, workload, cpu, klass, workers, 
         (ServerSpec(worker_class="sync", workload="io"), ("sync", 3, 1)),  # 2 x cores + 1 for waits
         (ServerSpec(worker_class="gevent"), ("gevent", 1, 1)),
         (ServerSpec(worker_class="gthread", workers=3, threads=16), ("gthread", 3, 16)),
-        (ServerSpec(workers=7), ("gthread", 7, 4)),
+        (ServerSpec(workers=7), ("gthread", 7, 16)),
     ],
 )
 def test_explicit_values_win(spec, expected):
