@@ -61,6 +61,18 @@ generate: $(VENV_STAMP) ## regenerate the CRD and the API reference from operato
 	$(VENV)/bin/herd crd --peering > charts/herd/crds/kopfpeerings.kopf.dev.yaml
 	$(PY) -m herd.apidocs > docs/api.md
 
+.PHONY: bench-dataplane
+bench-dataplane: $(VENV_STAMP) ## gunicorn defaults vs Herd's tuning vs a grid, with wrk (~12 min)
+	$(PY) -m bench.dataplane --write docs/benchmarks.md
+
 .PHONY: bench-reconcile
 bench-reconcile: $(VENV_STAMP) tools ## apply-to-Ready latency, writes per reconcile, operator memory
 	$(PY) -m bench.reconcile --count 200 --idle 30 --write docs/bench-reconcile.md
+
+.PHONY: bench-autoscale
+bench-autoscale: $(VENV_STAMP) tools ## autoscaler reaction to a load step and stability under steady load
+	$(PY) -m bench.autoscale --write docs/benchmarks.md
+
+.PHONY: bench-canary
+bench-canary: $(VENV_STAMP) tools ## canary: image change to first weight, failing canary to rollback
+	$(PY) -m bench.canary --write docs/benchmarks.md

@@ -1,0 +1,178 @@
+"""The rig the operator benchmarks share (bench/autoscale, bench/canary), built from the
+integration tests' support code rather than a copy of it:
+
+- the local control plane, started only if it is not running (and then stopped again);
+- a namespace of the bench's own, watched by an operator process of its own started with
+  `--namespace` and nothing else, so every interval is the operator's default;
+- herd-runtime gunicorn servers on loopback standing in for the pods (kwok runs no container),
+  and Debian's Prometheus scraping them every second with the labels its pod discovery would
+  give those pods;
+- load from `hey`, always bounded in time and on loopback.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from herd.kube import Kube, Ref
+from tests.dataplane.support import HerdServer, free_port, gunicorn_args, herd_server
+from tests.support import cluster as local
+from tests.support import operator as herd_operator
+from tests.support import prometheus as prom
+from tests.support.load import hey
+
+APP = "herd_examples.flask_app:app"
+#: Seconds between two polls of the API server and Prometheus while a bench waits for a change.
+POLL = 0.2
+
+
+@contextmanager
+def cluster() -> Iterator[local.Kubectl]:
+    """kubectl (cluster-wide) on the local control plane; it is stopped at the end only if this
+    call started it, so a cluster someone else runs survives the bench."""
+    binary = local.tools_bin() / "kubectl"
+    started = not local.cluster_running()
+    if started:
+        local.cluster_up()
+    try:
+        yield local.Kubectl(binary)
+    finally:
+        if started:
+            local.cluster_down()
+
+
+@dataclass
+class Bench:
+    """The bench's namespace, its operator, and direct API reads for polling (a kubectl process
+    per poll would cost more CPU than everything it measures)."""
+
+    kubectl: local.Kubectl
+    operator: herd_operator.Operator
+    api: Kube
+
+    @property
+    def namespace(self) -> str:
+        return self.kubectl.namespace
+
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        return self.api.get(Ref(kind, self.namespace, name))
+
+    def webservice(self, name: str) -> dict[str, Any]:
+        found = self.get("WebService", name)
+        if found is None:
+            raise RuntimeError(f"WebService {self.namespace}/{name} is gone")
+        return found
+
+    def delete_webservice(self, name: str) -> None:
+        """Deletes without waiting: the operator, still running, removes kopf's finalizer."""
+        self.kubectl.run("delete", "webservice", name, "--wait=false", check=False)
+
+
+@contextmanager
+def operator(
+    admin: local.Kubectl, prefix: str, liveness_port: int, metrics_port: int, log_name: str
+) -> Iterator[Bench]:
+    """A fresh namespace and an operator watching only it, at its default settings. At the end
+    the WebServices are deleted while the operator still runs (it owns kopf's finalizer on
+    them), then the operator stops and the namespace goes."""
+    namespace = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    admin.run("create", "namespace", namespace, namespaced=False)
+    kubectl = local.Kubectl(admin.binary, namespace)
+    try:
+        herd_operator.install_crd(admin)
+        running = herd_operator.start(
+            liveness_port=liveness_port,
+            metrics_port=metrics_port,
+            extra_args=["--namespace", namespace],
+            log_name=log_name,
+        )
+        try:
+            yield Bench(kubectl, running, Kube.from_kubeconfig(str(local.KUBECONFIG)))
+        finally:
+            kubectl.run("delete", "webservices", "--all", "--timeout=120s", check=False)
+            herd_operator.stop(running)
+    finally:
+        admin.run("delete", "namespace", namespace, "--wait=false", namespaced=False, check=False)
+
+
+def pod_labels(namespace: str, name: str, track: str = "stable") -> dict[str, str]:
+    """What Prometheus's pod discovery copies from a WebService's pods onto their series."""
+    return {"namespace": namespace, "app_kubernetes_io_instance": name, "herd_dev_track": track}
+
+
+@dataclass
+class Serving:
+    """App servers by role, and the Prometheus that scrapes them."""
+
+    servers: dict[str, HerdServer]
+    prometheus: prom.Prometheus
+
+    def value(self, promql: str) -> float | None:
+        """The query's single value, or None for an empty result (no data is not zero)."""
+        result = self.prometheus.query(promql)
+        return float(result[0]["value"][1]) if result else None
+
+
+@contextmanager
+def serving(
+    workdir: Path, roles: Sequence[str], scrapes: Sequence[tuple[str, dict[str, str]]]
+) -> Iterator[Serving]:
+    """One herd-runtime server (gunicorn, gthread, the operator's rendering) per role, and one
+    Prometheus with a scrape job per (role, labels): a server scraped under several label sets
+    stands in for the pods of several WebServices."""
+    with ExitStack() as stack:
+        servers = {}
+        for role in roles:
+            port = free_port()
+            servers[role] = stack.enter_context(
+                herd_server(gunicorn_args(APP, port, "gthread", 1), workdir, port, name=role)
+            )
+        targets = [(servers[role].metrics_port, labels) for role, labels in scrapes]
+        prometheus = stack.enter_context(prom.running(workdir / "prometheus", free_port(), targets))
+        yield Serving(servers, prometheus)
+
+
+@contextmanager
+def workdir(prefix: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix=prefix) as path:
+        yield Path(path)
+
+
+@dataclass
+class Load:
+    """hey against one app server: `workers` clients at `rate` requests/s each, for at most
+    `seconds` (hey stops itself; `stop` ends it earlier)."""
+
+    process: subprocess.Popen[bytes]
+    rpm: float
+
+    @classmethod
+    def start(cls, port: int, path: str, workers: int, rate: int, seconds: float) -> Load:
+        return cls(hey(port, path, int(seconds), rate, workers), 60.0 * workers * rate)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
+
+
+def until(
+    check: Callable[[], Any], timeout: float, what: str, interval: float = POLL
+) -> tuple[float, Any]:
+    """Polls `check` until it returns something truthy: (time.monotonic() then, the value)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return time.monotonic(), value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout:.0f} s (last: {value!r})")
+        time.sleep(interval)
