@@ -56,7 +56,12 @@ start() {
 
 stop() {
   if running; then
-    kill "$(cat "$pidfile")"
+    local pid deadline=$((SECONDS + 30))
+    pid=$(cat "$pidfile")
+    kill "$pid"
+    # kopf takes a few seconds to shut down; its ports are free only once it has exited.
+    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
     log "stopped"
   fi
   rm -f "$pidfile"
