@@ -15,14 +15,12 @@ operator's default decision interval (15 s).
 
 from __future__ import annotations
 
-import argparse
 import random
 import statistics
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bench import markdown, rig
@@ -406,14 +404,7 @@ def render(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true", help="1 trial, 2 minutes of stability")
-    parser.add_argument("--write", type=Path, metavar="FILE", help="also write the section here")
-    args = parser.parse_args(argv)
-    arguments = sys.argv[1:] if argv is None else argv
-    trials = [f"web-{k}" for k in range(1, 2 if args.quick else 4)]
+    args, arguments, trials = rig.parse_args(__doc__, "1 trial, 2 minutes of stability", argv)
     steady_seconds = 120.0 if args.quick else 600.0
 
     began = time.monotonic()

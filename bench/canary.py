@@ -14,7 +14,6 @@ rolled back, with the operator's default canary interval (5 s).
 
 from __future__ import annotations
 
-import argparse
 import random
 import statistics
 import sys
@@ -22,7 +21,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from bench import markdown, rig
@@ -311,14 +309,7 @@ def render(trials: Sequence[Trial], argv: Sequence[str], minutes: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true", help="1 trial instead of 3")
-    parser.add_argument("--write", type=Path, metavar="FILE", help="also write the section here")
-    args = parser.parse_args(argv)
-    arguments = sys.argv[1:] if argv is None else argv
-    names = [f"web-{k}" for k in range(1, 2 if args.quick else 4)]
+    args, arguments, names = rig.parse_args(__doc__, "1 trial instead of 3", argv)
 
     began = time.monotonic()
     with (

@@ -12,7 +12,9 @@ integration tests' support code rather than a copy of it:
 
 from __future__ import annotations
 
+import argparse
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -32,6 +34,21 @@ from tests.support.load import hey
 APP = "herd_examples.flask_app:app"
 #: Seconds between two polls of the API server and Prometheus while a bench waits for a change.
 POLL = 0.2
+
+
+def parse_args(
+    doc: str, quick_help: str, argv: list[str] | None
+) -> tuple[argparse.Namespace, list[str], list[str]]:
+    """The options both operator benches take; also the arguments as given (for the report's
+    command line) and the trial names: 3, or 1 with --quick."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--write", type=Path, metavar="FILE", help="also write the section here")
+    args = parser.parse_args(argv)
+    trials = [f"web-{k}" for k in range(1, 2 if args.quick else 4)]
+    return args, sys.argv[1:] if argv is None else argv, trials
 
 
 @contextmanager
