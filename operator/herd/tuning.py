@@ -26,7 +26,7 @@ INGRESS_READ_TIMEOUT_MARGIN_SECONDS = 10
 #: CPU saturates only with about rate x wait requests in flight (a 1-CPU Flask pod: ~2,500
 #: req/s x 50 ms = 125); bench/dataplane measured 1x8 at 6 % of the best cell, 3x64 at 95 %,
 #: and 64 threads cost ~2 MiB per worker. mixed: compute holds the GIL, fewer suffice (2x4
-#: reached 75 % of the best cell, 2x16 matched it).
+#: reached 75 % of the best cell, 2x16 95 %).
 THREADS_PER_WORKER = {"io": 64, "mixed": 16, "cpu": 1}
 #: Recycling workers bounds slow memory leaks; the jitter keeps workers from restarting at once.
 #: Not for the uvicorn worker: when it reaches the limit it drops connections it accepted but
