@@ -24,9 +24,9 @@ INGRESS_READ_TIMEOUT_MARGIN_SECONDS = 10
 #: Threads per gthread worker. A worker serves at most `threads` requests at once and keeps
 #: every keep-alive connection it accepted, so its threads cap its share of the load. io: the
 #: CPU saturates only with about rate x wait requests in flight (a 1-CPU Flask pod: ~2,500
-#: req/s x 50 ms = 125); bench/dataplane measured 1x8 at 6 % of the best cell, 3x64 at 95 %,
-#: and 64 threads cost ~2 MiB per worker. mixed: compute holds the GIL, fewer suffice (2x4
-#: reached 75 % of the best cell, 2x16 95 %).
+#: req/s x 50 ms = 125); bench/dataplane measured 1x8 at 6 % of the best cell, 3x64 at 95 %.
+#: mixed: compute holds the GIL, fewer suffice (2x16 at 95 %; the old 2x4 at 75-92 %).
+#: docs/tuning.md has the numbers, and the cost: a database connection per thread.
 THREADS_PER_WORKER = {"io": 64, "mixed": 16, "cpu": 1}
 #: Recycling workers bounds slow memory leaks; the jitter keeps workers from restarting at once.
 #: Not for the uvicorn worker: when it reaches the limit it drops connections it accepted but
@@ -113,8 +113,8 @@ def _auto_workers(worker_class: str, workload: str, cpu: float) -> int:
     if worker_class == "sync" and workload != "cpu":
         return 2 * cores + 1  # sync workers block while waiting: extra ones overlap the waits
     if worker_class == "gthread" and workload == "io":
-        # Many threads in one process convoy on the GIL: at 1 CPU, 3x64 threads served 25 %
-        # more than 1x128 and 20 % more than 2x128 (bench/dataplane).
+        # Threads in one process contend for the GIL: at 1 CPU, 64 threads in 1, 2, 3 and 4
+        # workers served 1136, 1990, 2419 and 2124 req/s (bench/dataplane).
         return 2 * cores + 1
     if worker_class == "gthread" and workload == "mixed":
         return cores + 1  # a compute-heavy request must not stall the only process's threads
