@@ -37,6 +37,21 @@ SPEC = CanarySpec(
     ),
     progress_deadline_seconds=600,
 )
+#: A rollout under way; each test changes what it is about.
+ROLLING = State(
+    phase="Progressing",
+    steps=4,
+    canary_revision="new",
+    stable_revision="old",
+    step_started=1000,
+    last_progress=1000,
+)
+
+
+def rolling(**changes) -> State:
+    return replace(ROLLING, **changes)
+
+
 PASS = Verdict("pass", "ok", 100, 0.0, 20.0)
 FAIL = Verdict("fail", "error rate 5.00% above 1.00%", 100, 0.05, 20.0)
 INCONCLUSIVE = Verdict("inconclusive", "3 requests, fewer than minRequests 50", 3)
@@ -72,16 +87,7 @@ def test_nothing_to_do_when_the_spec_matches_the_stable_version():
 
 
 def test_timed_pause_needs_time_and_a_pass():
-    state = State(
-        phase="Progressing",
-        step_index=1,
-        steps=4,
-        weight=10,
-        canary_revision="new",
-        stable_revision="old",
-        step_started=1000,
-        last_progress=1000,
-    )
+    state = rolling(step_index=1, weight=10)
     assert run(state, world(now=1030))[0].step_index == 1  # too early
     assert run(state, world(now=1070))[0].step_index == 1  # time up, no pass yet
     passed, _ = run(state, world(now=1070, verdict=PASS))
@@ -90,16 +96,7 @@ def test_timed_pause_needs_time_and_a_pass():
 
 
 def test_indefinite_pause_waits_for_promote():
-    state = State(
-        phase="Progressing",
-        step_index=3,
-        steps=4,
-        weight=50,
-        canary_revision="new",
-        stable_revision="old",
-        step_started=1000,
-        last_progress=1000,
-    )
+    state = rolling(step_index=3, weight=50)
     paused, _ = run(state, world(now=1001))
     assert (paused.phase, paused.paused_reason) == ("Paused", WAITING_FOR_PROMOTE)
     assert run(paused, world(now=5000))[0].phase == "Paused"  # no deadline while paused
@@ -109,15 +106,7 @@ def test_indefinite_pause_waits_for_promote():
 
 
 def test_promotion_completes_when_the_stable_runs_the_new_template():
-    state = State(
-        phase="Promoting",
-        step_index=4,
-        steps=4,
-        weight=50,
-        canary_revision="new",
-        stable_revision="old",
-        last_progress=1000,
-    )
+    state = rolling(phase="Promoting", step_index=4, weight=50)
     assert run(state, world(now=1001))[0].phase == "Promoting"
     done, events = run(state, world(now=1002, promoted=True))
     assert (done.phase, done.weight) == ("Succeeded", 0)
@@ -125,16 +114,7 @@ def test_promotion_completes_when_the_stable_runs_the_new_template():
 
 
 def test_failed_checks_up_to_the_limit_roll_back():
-    state = State(
-        phase="Progressing",
-        step_index=1,
-        steps=4,
-        weight=10,
-        canary_revision="new",
-        stable_revision="old",
-        step_started=1000,
-        last_progress=1000,
-    )
+    state = rolling(step_index=1, weight=10)
     once, events = run(state, world(now=1030, verdict=FAIL))
     assert (once.phase, once.failed_checks) == ("Progressing", 1)
     assert [e[1] for e in events] == ["AnalysisFailed"]
@@ -144,16 +124,7 @@ def test_failed_checks_up_to_the_limit_roll_back():
 
 
 def test_inconclusive_checks_pause_instead_of_promoting():
-    state = State(
-        phase="Progressing",
-        step_index=1,
-        steps=4,
-        weight=10,
-        canary_revision="new",
-        stable_revision="old",
-        step_started=1000,
-        last_progress=1000,
-    )
+    state = rolling(step_index=1, weight=10)
     for i in range(INCONCLUSIVE_LIMIT):
         state, _ = run(state, world(now=1100 + i, verdict=INCONCLUSIVE))
     assert state.phase == "Paused" and state.paused_reason.startswith("InconclusiveAnalysis")
@@ -163,29 +134,14 @@ def test_inconclusive_checks_pause_instead_of_promoting():
 
 
 def test_progress_deadline_rolls_back():
-    state = State(
-        phase="Progressing",
-        step_index=0,
-        steps=4,
-        canary_revision="new",
-        stable_revision="old",
-        step_started=1000,
-        last_progress=1000,
-    )
+    state = rolling(step_index=0)
     rolled, events = run(state, world(now=1601, ready=False))
     assert rolled.phase == "RolledBack" and "ProgressDeadlineExceeded" in [e[1] for e in events]
 
 
 def test_a_new_revision_restarts_from_step_zero():
-    state = State(
-        phase="Paused",
-        step_index=3,
-        steps=4,
-        weight=50,
-        canary_revision="new",
-        stable_revision="old",
-        failed_checks=1,
-        paused_reason=WAITING_FOR_PROMOTE,
+    state = rolling(
+        phase="Paused", step_index=3, weight=50, failed_checks=1, paused_reason=WAITING_FOR_PROMOTE
     )
     restarted, events = run(state, world(now=2000, canary="newer"))
     assert (restarted.phase, restarted.step_index, restarted.weight) == ("Progressing", 0, 0)
@@ -211,15 +167,11 @@ def test_a_rolled_back_revision_is_not_retried_by_itself():
     ],
 )
 def test_intents(phase, action, after):
-    state = State(
+    state = rolling(
         phase=phase,
         step_index=1,
-        steps=4,
         weight=10,
-        canary_revision="new",
         stable_revision="old" if phase != "Succeeded" else "new",
-        step_started=1000,
-        last_progress=1000,
     )
     stable = "old" if phase != "Succeeded" else "new"
     new, events = run(state, world(now=1001, intent=Intent(action, "x"), stable=stable))
@@ -231,31 +183,13 @@ def test_intents(phase, action, after):
 
 
 def test_an_intent_is_handled_once():
-    state = State(
-        phase="Progressing",
-        step_index=1,
-        steps=4,
-        weight=10,
-        canary_revision="new",
-        stable_revision="old",
-        handled_intent="x",
-        step_started=1000,
-        last_progress=1000,
-    )
+    state = rolling(step_index=1, weight=10, handled_intent="x")
     assert run(state, world(now=1001, intent=Intent("abort", "x")))[0].phase == "Progressing"
 
 
 def test_final_weight_needs_a_pass_before_promotion():
     spec = replace(SPEC, steps=(CanaryStep(set_weight=20),))
-    state = State(
-        phase="Progressing",
-        step_index=0,
-        steps=1,
-        canary_revision="new",
-        stable_revision="old",
-        step_started=1000,
-        last_progress=1000,
-    )
+    state = rolling(step_index=0, steps=1)
     state, _ = step(spec, state, world(now=1001))
     assert (state.phase, state.weight) == ("Progressing", 20)
     state, _ = step(spec, state, world(now=1031, verdict=PASS))
