@@ -119,13 +119,7 @@ def _check_ports(cfg: Config, settings: RuntimeSettings) -> None:
     for address in addresses:
         if not isinstance(address, tuple):
             continue  # a unix socket path or an inherited file descriptor
-        host, port = address
-        if not 1 <= port <= 65535:
-            raise StartupError(f"gunicorn: invalid --bind port {port} (1 to 65535)")
-        if port == settings.metrics_port:
-            raise StartupError(
-                f"HERD_METRICS_PORT {port} is also the app's port: metrics need a port of their own"
-            )
+        settings.check_app_port(address[1], "gunicorn: invalid --bind port")
 
 
 def _extend_import_path(cfg: Config) -> None:

@@ -32,6 +32,16 @@ class RuntimeSettings:
             multiprocess_dir=Path(raw_dir) if raw_dir else None,
         )
 
+    def check_app_port(self, port: int, what: str) -> None:
+        """The app's TCP port (`what` names the flag that set it) must be a port, and not the
+        metrics port."""
+        if not 1 <= port <= 65535:
+            raise StartupError(f"{what} {port} (1 to 65535)")
+        if port == self.metrics_port:
+            raise StartupError(
+                f"HERD_METRICS_PORT {port} is also the app's port: metrics need a port of their own"
+            )
+
 
 def _metrics_port(raw: str | None) -> int:
     if raw is None:

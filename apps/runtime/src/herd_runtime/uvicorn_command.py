@@ -66,13 +66,7 @@ def _check_single_process(params: dict[str, Any]) -> None:
 def _check_ports(params: dict[str, Any], settings: RuntimeSettings) -> None:
     if params["uds"] or params["fd"] is not None:
         return
-    port = params["port"]
-    if not 1 <= port <= 65535:
-        raise StartupError(f"uvicorn: invalid --port {port} (1 to 65535)")
-    if port == settings.metrics_port:
-        raise StartupError(
-            f"HERD_METRICS_PORT {port} is also the app's port: metrics need a port of their own"
-        )
+    settings.check_app_port(params["port"], "uvicorn: invalid --port")
 
 
 def _metrics_server(settings: RuntimeSettings) -> MetricsServer:
