@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.support import operator as herd_operator
-from tests.support.cluster import KUBECONFIG, REPO, Kubectl, eventually, pins
+from tests.support.cluster import KUBECONFIG, REPO, Kubectl, eventually, install_crds, pins
 
 CHART = REPO / "charts" / "herd"
 
@@ -76,18 +76,7 @@ def test_values_schema_rejects_bad_values(helm, values, message):
     "values", [[], ["--set", "watchNamespaces={default}", "--set", "replicaCount=2"]]
 )
 def test_rendered_chart_passes_server_side_dry_run(helm, release_namespace, values):
-    crds = helm("show", "crds", str(CHART)).stdout
-    release_namespace.run(
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "--field-manager",
-        "herd-tests",
-        "-f",
-        "-",
-        stdin=crds,
-        namespaced=False,
-    )
+    install_crds(release_namespace, str(CHART / "crds"), "webservices.herd.dev")
     rendered = helm(
         "template",
         "dry",
