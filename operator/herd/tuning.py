@@ -25,7 +25,7 @@ INGRESS_READ_TIMEOUT_MARGIN_SECONDS = 10
 #: every keep-alive connection it accepted, so its threads cap its share of the load. io: the
 #: CPU saturates only with about rate x wait requests in flight (a 1-CPU Flask pod: ~2,500
 #: req/s x 50 ms = 125); bench/dataplane measured 1x8 at 6 % of the best cell, 3x64 at 95 %.
-#: mixed: compute holds the GIL, fewer suffice (2x16 at 95 %; the old 2x4 at 75-92 %).
+#: mixed: compute holds the GIL, fewer suffice (2x16 at 95 %; the old 2x4 at 92 %).
 #: docs/tuning.md has the numbers, and the cost: a database connection per thread.
 THREADS_PER_WORKER = {"io": 64, "mixed": 16, "cpu": 1}
 #: Recycling workers bounds slow memory leaks; the jitter keeps workers from restarting at once.
