@@ -228,23 +228,30 @@ up() {
   log "cluster up in $((SECONDS - started)) s; export KUBECONFIG=$kubeconfig"
 }
 
-down_processes() {
-  local f pid
-  # Every pidfile: the components, and anything else started against this cluster (the demo's
-  # operator). Each process leads its own process group (setsid): stop the whole group.
-  for f in "$pids"/*; do
-    [ -f "$f" ] || continue
+# stop_groups PIDFILE...: SIGTERM each process group, give them 15 s together, then SIGKILL
+# what is left; returns once every group is gone, so its ports are free.
+stop_groups() {
+  local f pid deadline=$((SECONDS + 15))
+  for f in "$@"; do kill -TERM -- "-$(cat "$f")" 2>/dev/null || kill -TERM "$(cat "$f")" 2>/dev/null || true; done
+  for f in "$@"; do
     pid=$(cat "$f")
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-  done
-  for f in "$pids"/*; do
-    [ -f "$f" ] || continue
-    pid=$(cat "$f")
-    local deadline=$((SECONDS + 15))
-    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+    while kill -0 -- "-$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
     kill -KILL -- "-$pid" 2>/dev/null || true
+    while kill -0 -- "-$pid" 2>/dev/null; do sleep 0.1; done
     rm -f "$f"
   done
+}
+
+down_processes() {
+  # Every pidfile: the components, and anything else started against this cluster (the demo's
+  # operator). Each process leads its own process group (setsid). etcd goes last: an API server
+  # that loses etcd first spends its whole shutdown timeout retrying.
+  local f clients=()
+  for f in "$pids"/*; do
+    [ -f "$f" ] && [ "$(basename "$f")" != etcd ] && clients+=("$f")
+  done
+  [ ${#clients[@]} -eq 0 ] || stop_groups "${clients[@]}"
+  [ ! -f "$pids/etcd" ] || stop_groups "$pids/etcd"
 }
 
 down() {
