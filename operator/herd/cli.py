@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -49,6 +50,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
             standalone=args.standalone,
             # Naming a peering makes it mandatory: replicas wait for the KopfPeering CRD.
             peering_name=None if args.standalone else args.peering,
+            priority=args.priority,
             liveness_endpoint=args.liveness or None,
             memo=kopf.Memo(settings=settings),
         )
@@ -125,6 +127,13 @@ def parser(prog: str = "herd") -> argparse.ArgumentParser:
         "--peering",
         default="herd",
         help="KopfPeering object shared by replicas, so one of them is active",
+    )
+    run.add_argument(
+        "--priority",
+        type=int,
+        # kopf pauses every replica when two share the highest priority, so each draws its own.
+        default=random.SystemRandom().randrange(1, 2**31),
+        help="peering priority; the live replica with the highest is active (default: random)",
     )
     run.add_argument(
         "--liveness",

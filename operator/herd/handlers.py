@@ -46,6 +46,9 @@ MANAGED = {MANAGED_BY_LABEL: MANAGED_BY}
 log = logging.getLogger("herd.handlers")
 
 
+PEERING_LIFETIME_SECONDS = 15
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # kopf's bookkeeping goes to herd.dev annotations; status belongs to Herd alone.
@@ -59,6 +62,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # A watch that goes quiet this long is restarted (silently frozen watches, kopf #1093).
     settings.watching.inactivity_timeout = 600
     settings.watching.server_timeout = 300
+    # A replica that dies without a goodbye is replaced once its peering entry is this old;
+    # kopf's default (60 s) would leave WebServices unserved for a minute.
+    settings.peering.lifetime = PEERING_LIFETIME_SECONDS
     memo.kube = Kube.from_environment()
     memo.setdefault("settings", Settings.from_environment())
     memo.prometheus = {}  # one client (and connection pool) per Prometheus URL

@@ -41,6 +41,17 @@ class Operator:
                 total += float(match.group(2))
         return total
 
+    def counter(self, name: str) -> float:
+        """A counter of the operator's, summed over its labels."""
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in self.metrics().splitlines()
+            if line.startswith((f"{name} ", f"{name}{{"))
+        )
+
+    def reconciles(self) -> float:
+        return self.counter("herd_reconciles_total")
+
     def log_tail(self, lines: int = 60) -> str:
         with open(self.log_path) as log:
             return "".join(log.readlines()[-lines:])
@@ -56,7 +67,9 @@ def start(
     kubeconfig: str = str(KUBECONFIG),
     extra_args: Sequence[str] = (),
     log_name: str = "operator-tests.log",
+    peering: str | None = None,
 ) -> Operator:
+    """An operator on its own (`--standalone`), or one replica of those sharing `peering`."""
     for port in (liveness_port, metrics_port):
         # Else the health check below could be answered by a leftover operator, old code and all.
         with socket.socket() as probe:
@@ -71,7 +84,7 @@ def start(
             "-m",
             "herd.cli",
             "operator",
-            "--standalone",
+            *(["--peering", peering] if peering else ["--standalone"]),
             "--liveness",
             f"http://127.0.0.1:{liveness_port}/healthz",
             "--metrics-port",

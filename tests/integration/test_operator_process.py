@@ -1,0 +1,85 @@
+"""The operator process as the chart runs it with replicaCount > 1: replicas share a kopf
+peering, exactly one of them reconciles, and a survivor takes over when the active one dies."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+from tests.support import operator
+from tests.support.cluster import Kubectl, eventually, install_crds
+
+WEBSERVICE = """
+apiVersion: herd.dev/v1alpha1
+kind: WebService
+metadata: {name: web}
+spec: {image: registry.local/web:1, app: "web.main:app"}
+"""
+
+
+def _json_lines(replica: operator.Operator) -> list[dict]:
+    with open(replica.log_path) as log:
+        return [json.loads(line) for line in log if line.strip()]
+
+
+def test_two_replicas_have_one_active_and_a_killed_one_is_replaced(kubectl_binary):
+    namespace = f"p-peering-{uuid.uuid4().hex[:6]}"  # not t-*: the shared operator stays out
+    admin = Kubectl(kubectl_binary)
+    operator.install_crd(admin)
+    install_crds(
+        admin,
+        str(operator.CRD / "kopfpeerings.kopf.dev.yaml"),
+        "kopfpeerings.kopf.dev",
+        "clusterkopfpeerings.kopf.dev",
+    )
+    admin.run("create", "namespace", namespace, namespaced=False)
+    kubectl = Kubectl(kubectl_binary, namespace)
+    kubectl.apply("{apiVersion: kopf.dev/v1, kind: KopfPeering, metadata: {name: herd}}")
+    args = ["--namespace", namespace, "--log-format", "json"]
+    replicas = []
+    try:
+        for index, port in enumerate((18880, 18980)):
+            replicas.append(
+                operator.start(
+                    liveness_port=port,
+                    metrics_port=port + 10,
+                    extra_args=args,
+                    log_name=f"operator-peer-{index}.log",
+                    peering="herd",
+                )
+            )
+        peers = eventually(
+            lambda: (
+                len(status := kubectl.get("kopfpeering", "herd").get("status", {})) == 2 and status
+            ),
+            what="both replicas in the peering",
+        )
+        # Drawn at random: kopf pauses every replica when the highest priority is shared.
+        assert len({peer["priority"] for peer in peers.values()}) == 2, peers
+
+        kubectl.apply(WEBSERVICE)
+        kubectl.run("wait", "--for", "condition=Ready", "webservice/web", "--timeout=60s")
+        active = [replica for replica in replicas if replica.reconciles() > 0]
+        assert len(active) == 1, [replica.reconciles() for replica in replicas]
+        (survivor,) = [replica for replica in replicas if replica is not active[0]]
+        assert any(
+            "Pausing operations in favour of" in line["message"] for line in _json_lines(survivor)
+        )
+
+        active[0].process.kill()  # no goodbye: the survivor waits out the peering lifetime
+        killed_at = time.monotonic()
+        kubectl.run("scale", "webservice/web", "--replicas", "2")
+        eventually(
+            lambda: kubectl.get("deployment", "web")["spec"]["replicas"] == 2,
+            timeout=60,
+            interval=0.5,
+            what="the survivor scaling the Deployment",
+        )
+        # The peering lifetime is 15 s; one reconcile and a poll interval follow it.
+        assert time.monotonic() - killed_at <= 15 + 5, survivor.log_tail()
+        assert survivor.reconciles() > 0
+    finally:
+        for replica in replicas:
+            operator.stop(replica)
+        admin.run("delete", "namespace", namespace, "--wait=false", namespaced=False)
