@@ -67,7 +67,7 @@ bench-dataplane: $(VENV_STAMP) ## gunicorn defaults vs Herd's tuning vs a grid, 
 
 .PHONY: bench-reconcile
 bench-reconcile: $(VENV_STAMP) tools ## apply-to-Ready latency, writes per reconcile, operator memory
-	$(PY) -m bench.reconcile --count 200 --idle 30 --write docs/bench-reconcile.md
+	$(PY) -m bench.reconcile --write docs/benchmarks.md
 
 .PHONY: bench-autoscale
 bench-autoscale: $(VENV_STAMP) tools ## autoscaler reaction to a load step and stability under steady load

@@ -1,5 +1,5 @@
-"""The rig the operator benchmarks share (bench/autoscale, bench/canary), built from the
-integration tests' support code rather than a copy of it:
+"""The rig the operator benchmarks share (bench/autoscale, bench/canary, bench/reconcile), built
+from the integration tests' support code rather than a copy of it:
 
 - the local control plane, started only if it is not running (and then stopped again);
 - a namespace of the bench's own, watched by an operator process of its own started with
@@ -39,7 +39,7 @@ POLL = 0.2
 def parse_args(
     doc: str, quick_help: str, argv: list[str] | None
 ) -> tuple[argparse.Namespace, list[str], list[str]]:
-    """The options both operator benches take; also the arguments as given (for the report's
+    """The options every operator bench takes; also the arguments as given (for the report's
     command line) and the trial names: 3, or 1 with --quick."""
     parser = argparse.ArgumentParser(
         description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -89,7 +89,7 @@ class Bench:
         return found
 
     def delete_webservice(self, name: str) -> None:
-        """Deletes without waiting: the operator, still running, removes kopf's finalizer."""
+        """Deletes without waiting for the children's garbage collection."""
         self.kubectl.run("delete", "webservice", name, "--wait=false", check=False)
 
 
@@ -98,8 +98,7 @@ def operator(
     admin: local.Kubectl, prefix: str, liveness_port: int, metrics_port: int, log_name: str
 ) -> Iterator[Bench]:
     """A fresh namespace and an operator watching only it, at its default settings. At the end
-    the WebServices are deleted while the operator still runs (it owns kopf's finalizer on
-    them), then the operator stops and the namespace goes."""
+    the WebServices are deleted, then the operator stops and the namespace goes."""
     namespace = f"{prefix}-{uuid.uuid4().hex[:6]}"
     admin.run("create", "namespace", namespace, namespaced=False)
     kubectl = local.Kubectl(admin.binary, namespace)
