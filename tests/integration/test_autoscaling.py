@@ -122,7 +122,8 @@ def test_scales_out_soon_after_crossing_the_target_and_in_only_after_the_window(
             assert scaling["status"] == "True" and scaling["reason"] and scaling["message"]
             assert scaling["observedGeneration"] >= 1
         finally:
-            generator.wait(timeout=60)
+            generator.kill()  # seen at max: the rest of the load would only delay scale-in
+            generator.wait(timeout=10)
 
         # Load gone: the recommendation falls as the 1m rate decays; scale-in must wait out
         # the stabilization window after the first lower recommendation.
@@ -157,7 +158,8 @@ def test_errors_block_scale_in(herd_operator, kubectl: Kubectl, tmp_path):
             replicas, scaling, _ = autoscaling(r)
             assert replicas == 4, scaling  # ~240 RPM alone would want 1 replica
         finally:
-            generator.wait(timeout=60)
+            generator.kill()
+            generator.wait(timeout=10)
 
 
 def test_prometheus_down_holds_replicas_and_says_so(herd_operator, kubectl: Kubectl, tmp_path):
