@@ -133,10 +133,11 @@ def test_install_test_upgrade_uninstall(helm, release_namespace):
         )
         deployment = release_namespace.get("deployment", release)
         assert deployment["status"]["availableReplicas"] == 2
-        assert (
-            f"--peering={release}"
-            in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-        )
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert f"--peering={release}" in container["args"]
+        # The replicas' names in the peering status (kopf's identity) are their pods' names.
+        pod_id = next(env for env in container["env"] if env["name"] == "POD_ID")
+        assert pod_id["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
         release_namespace.run("get", "clusterkopfpeering", release, namespaced=False)
     finally:
         helm("uninstall", release, "--namespace", ns, "--wait", "--timeout", "120s")
