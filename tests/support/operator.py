@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -11,6 +10,8 @@ import time
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.cluster import KUBECONFIG, REPO, Kubectl, install_crds
 
@@ -30,24 +31,20 @@ class Operator:
         ) as response:
             return response.read().decode()
 
+    def counter(self, name: str, unless: dict[str, str] | None = None) -> float:
+        """A counter of the operator's, summed over the samples whose labels match none of
+        `unless`."""
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(self.metrics())
+            for sample in family.samples
+            if sample.name == name
+            and not any(sample.labels.get(key) == value for key, value in (unless or {}).items())
+        )
+
     def writes(self) -> float:
         """API writes the operator has sent (every verb but GET)."""
-        total = 0.0
-        for line in self.metrics().splitlines():
-            match = re.match(
-                r'herd_kube_api_requests_total\{kind="[^"]*",verb="(\w+)"\} (\S+)', line
-            ) or re.match(r'herd_kube_api_requests_total\{verb="(\w+)",kind="[^"]*"\} (\S+)', line)
-            if match and match.group(1) != "GET":
-                total += float(match.group(2))
-        return total
-
-    def counter(self, name: str) -> float:
-        """A counter of the operator's, summed over its labels."""
-        return sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in self.metrics().splitlines()
-            if line.startswith((f"{name} ", f"{name}{{"))
-        )
+        return self.counter("herd_kube_api_requests_total", unless={"verb": "GET"})
 
     def reconciles(self) -> float:
         return self.counter("herd_reconciles_total")
