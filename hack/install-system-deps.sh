@@ -4,8 +4,11 @@
 set -euo pipefail
 
 # nginx-light and wrk: the data-plane tests; e2fsprogs: chattr, to make a directory unwritable
-# even for root in a herd-serve test; prometheus and hey: the autoscaling tests.
-packages=(openssl make git ca-certificates curl nginx-light wrk e2fsprogs prometheus hey)
+# even for root in a herd-serve test; prometheus and hey: the autoscaling tests and the local
+# cluster's Prometheus. The real node: runc, the CNI plugins, iptables, nftables (to drop the
+# tables it made), conntrack; its images: buildah, mmdebstrap, gcc and libc6-dev (pause).
+packages=(openssl make git ca-certificates curl nginx-light wrk e2fsprogs prometheus hey
+  runc containernetworking-plugins iptables nftables conntrack iproute2 buildah mmdebstrap gcc libc6-dev)
 
 missing=()
 for p in "${packages[@]}"; do

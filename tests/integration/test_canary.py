@@ -305,7 +305,7 @@ def test_a_restarted_operator_resumes_the_same_step_and_weight(
 def test_gateway_api_splits_traffic_with_one_httproute(herd_operator, kubectl, tmp_path):
     install_crds(
         kubectl,
-        str(kubectl.binary.parent / "gateway-api-crds.yaml"),
+        str(kubectl.binary.parent / "gateway-api-standard-crds.yaml"),
         "httproutes.gateway.networking.k8s.io",
     )
     with rig(kubectl, tmp_path) as r:
