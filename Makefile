@@ -25,6 +25,10 @@ venv: $(VENV_STAMP) ## create the virtualenv in .venv with Herd and its dev tool
 tools: ## build the pinned control-plane binaries (cached outside the repo)
 	@hack/build-tools.sh >/dev/null
 
+.PHONY: images
+images: ## build the images the real node runs (buildah; cached by their inputs)
+	@hack/images.sh import
+
 .PHONY: cluster-up
 cluster-up: ## start the local control plane (or reuse the running one)
 	@hack/cluster.sh up
