@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # The local control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok
-# run as plain processes on loopback, with kwok simulating the nodes and the pods' lifecycle.
+# run as plain processes on loopback, with kwok simulating nodes and the pods' lifecycle; beside
+# them a real node (containerd, kubelet, kube-proxy: hack/real-node.sh) and what a user's
+# cluster has around Herd (CoreDNS, Traefik, Prometheus: hack/addons.sh). HERD_REAL_NODE=0
+# starts the kwok nodes only.
 #
 #   hack/cluster.sh up      build the pinned binaries if needed, start (or reuse) the cluster
 #   hack/cluster.sh down    stop every process started by `up`, free the ports, drop the data
 #   hack/cluster.sh status  exit 0 when the cluster is running and healthy
+#   hack/cluster.sh place NAMESPACE...
+#                           put the pods of these namespaces on the real node
 #
-# State lives in .cluster/ at the repository root: kubeconfig, logs/, pids/, pki/, etcd data.
+# State lives in .cluster/ at the repository root: kubeconfig, logs/, pids/, pki/, etcd data,
+# and for the real node ingress-url and prometheus-url.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,6 +35,17 @@ COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+# shellcheck source=real-node.sh
+source "$root/hack/real-node.sh"
+# shellcheck source=addons.sh
+source "$root/hack/addons.sh"
+if real_node_enabled; then
+  COMPONENTS+=(containerd kubelet kube-proxy coredns traefik prometheus registry)
+  API_ADVERTISE=$NODE_IP API_BIND=0.0.0.0
+else
+  API_ADVERTISE=127.0.0.1 API_BIND=127.0.0.1
+fi
 
 pid_alive() { [ -f "$pids/$1" ] && kill -0 "$(cat "$pids/$1")" 2>/dev/null; }
 
@@ -64,41 +81,53 @@ start() {
 }
 
 port_check_for() {
-  local p
+  local p=""
   case $1 in
     etcd) p="$ETCD_CLIENT_PORT $ETCD_PEER_PORT" ;;
     kube-apiserver) p=$APISERVER_PORT ;;
     kube-controller-manager) p=$CONTROLLER_MANAGER_PORT ;;
     kube-scheduler) p=$SCHEDULER_PORT ;;
     kwok) p=$KWOK_PORT ;;
+    kubelet) p="$KUBELET_PORT $KUBELET_HEALTHZ_PORT" ;;
+    kube-proxy) p="$KUBE_PROXY_HEALTHZ_PORT $KUBE_PROXY_METRICS_PORT" ;;
+    coredns) p=$COREDNS_HEALTH_PORT ;;
+    traefik) p="$INGRESS_PORT $TRAEFIK_API_PORT $TRAEFIK_METRICS_PORT" ;;
+    prometheus) p=$PROMETHEUS_PORT ;;
+    registry) p=$REGISTRY_PORT ;;
   esac
   for port in $p; do
     port_free "$port" || die "port $port (for $1) is in use by another process; set HERD_*_PORT to move it"
   done
 }
 
+# sign NAME SUBJECT [SAN]: a key and a certificate signed by the local CA.
+sign() {
+  local ext
+  ext=$(mktemp)
+  printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n' >"$ext"
+  if [ -n "${3:-}" ]; then
+    printf 'extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=%s\n' "$3" >>"$ext"
+  else
+    printf 'extendedKeyUsage=clientAuth\n' >>"$ext"
+  fi
+  openssl req -newkey rsa:2048 -nodes -subj "$2" -keyout "$pki/$1.key" -out "$pki/$1.csr" 2>/dev/null
+  openssl x509 -req -in "$pki/$1.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$ext" -out "$pki/$1.crt" 2>/dev/null
+  rm -f "$ext" "$pki/$1.csr"
+}
+
 make_pki() {
-  [ -f "$pki/admin.crt" ] && return 0
+  # The API server's certificate names the address pods reach it on: a new one, new PKI.
+  if [ -f "$pki/admin.crt" ] && openssl x509 -in "$pki/apiserver.crt" -noout -ext subjectAltName 2>/dev/null |
+      grep -q "IP Address:$API_ADVERTISE\b"; then
+    return 0
+  fi
+  rm -rf "$pki"
   mkdir -p "$pki"
   openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=herd-local-ca" \
     -keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null
-  # sign NAME SUBJECT [SAN]: a key and a certificate signed by the local CA.
-  sign() {
-    local ext
-    ext=$(mktemp)
-    printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n' >"$ext"
-    if [ -n "${3:-}" ]; then
-      printf 'extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=%s\n' "$3" >>"$ext"
-    else
-      printf 'extendedKeyUsage=clientAuth\n' >>"$ext"
-    fi
-    openssl req -newkey rsa:2048 -nodes -subj "$2" -keyout "$pki/$1.key" -out "$pki/$1.csr" 2>/dev/null
-    openssl x509 -req -in "$pki/$1.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
-      -days 3650 -extfile "$ext" -out "$pki/$1.crt" 2>/dev/null
-    rm -f "$ext" "$pki/$1.csr"
-  }
   sign apiserver "/CN=kube-apiserver" \
-    "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+    "IP:127.0.0.1,IP:$API_ADVERTISE,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
   sign admin "/O=system:masters/CN=herd-admin"
   sign controller-manager "/CN=system:kube-controller-manager"
   sign scheduler "/CN=system:kube-scheduler"
@@ -169,6 +198,7 @@ up() {
     return 0
   fi
   down_processes
+  real_node_enabled && real_node_preflight
   mkdir -p "$pids" "$logs"
   make_pki
   write_kubeconfig "$kubeconfig" admin
@@ -187,13 +217,16 @@ up() {
 
   start kube-apiserver "$bin/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
+    --bind-address "$API_BIND" --advertise-address "$API_ADVERTISE" --secure-port "$APISERVER_PORT" \
     --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
     --client-ca-file "$pki/ca.crt" \
     --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-cluster-ip-range 10.96.0.0/16 \
     --authorization-mode Node,RBAC --allow-privileged=true \
+    --enable-admission-plugins PodNodeSelector,PodTolerationRestriction \
+    --kubelet-preferred-address-types InternalIP,Hostname \
+    --kubelet-client-certificate "$pki/admin.crt" --kubelet-client-key "$pki/admin.key" \
     --cert-dir "$state/apiserver-certs"
 
   wait_for 120 "kube-apiserver becoming ready" api_healthy
@@ -225,6 +258,10 @@ up() {
   add_nodes
   wait_for 60 "$NODE_COUNT kwok nodes becoming Ready" nodes_ready
   wait_for 60 "the default ServiceAccount appearing" default_sa_exists
+  if real_node_enabled; then
+    up_real_node
+    up_addons
+  fi
   log "cluster up in $((SECONDS - started)) s; export KUBECONFIG=$kubeconfig"
 }
 
@@ -244,19 +281,22 @@ stop_groups() {
 
 down_processes() {
   # Every pidfile: the components, and anything else started against this cluster (the demo's
-  # operator). Each process leads its own process group (setsid). etcd goes last: an API server
-  # that loses etcd first spends its whole shutdown timeout retrying.
+  # operator). Each process leads its own process group (setsid). containerd stops after
+  # kubelet, with the node's clean-up; etcd goes last: an API server that loses etcd first
+  # spends its whole shutdown timeout retrying.
   local f clients=()
   for f in "$pids"/*; do
-    [ -f "$f" ] && [ "$(basename "$f")" != etcd ] && clients+=("$f")
+    [ -f "$f" ] && [ "$(basename "$f")" != etcd ] && [ "$(basename "$f")" != containerd ] && clients+=("$f")
   done
   [ ${#clients[@]} -eq 0 ] || stop_groups "${clients[@]}"
+  down_real_node
   [ ! -f "$pids/etcd" ] || stop_groups "$pids/etcd"
 }
 
 down() {
+  bin=$("$root/hack/build-tools.sh" 2>/dev/null) || bin=/nonexistent
   down_processes
-  rm -rf "$state/etcd" "$kubeconfig"
+  rm -rf "$state/etcd" "$kubeconfig" "$state/ingress-url" "$state/prometheus-url" "$state/prometheus/data" "$state/registry/data"
   log "stopped"
 }
 
@@ -269,5 +309,9 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) die "usage: $0 up|down|status" ;;
+  # What the real node changes on the host, for a test to compare before up and after down.
+  host-state) host_state ;;
+  # place NAMESPACE...: pods created there from now on run on the real node.
+  place) shift; bin=$("$root/hack/build-tools.sh"); place_on_real_node "$@" ;;
+  *) die "usage: $0 up|down|status|host-state|place NAMESPACE..." ;;
 esac
