@@ -6,7 +6,7 @@ import pytest
 
 from herd.model import parse
 from herd.render import Tracks, desired
-from herd.render.meta import REVISION_LABEL
+from herd.render.meta import REVISION_LABEL, ObjectRef
 from herd.settings import Settings
 
 
@@ -224,16 +224,23 @@ def test_rollout_renders_a_canary_deployment_service_and_weighted_ingress():
     assert state.canary_revision != state.revision
 
 
-def test_canary_ingress_at_weight_zero_is_not_a_canary():
-    stable, tracks = canary_tracks(0, ingress={"host": "shop.example.com"})
-    canary_ingress = next(
-        o
-        for o in desired(stable, tracks).objects
-        if o["metadata"]["name"] == "shop-canary" and o["kind"] == "Ingress"
-    )
-    assert canary_ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary"] == (
-        "false"
-    )
+@pytest.mark.parametrize(
+    "ingress",
+    [
+        {"host": "shop.example.com"},
+        {"host": "shop.example.com", "gateway": {"name": "public", "namespace": "infra"}},
+    ],
+)
+def test_a_canary_at_weight_zero_gets_no_route(ingress):
+    """Before its first weight (pods starting) and after a rollback: no canary Ingress, no
+    canary backend. A controller routes a second, non-canary Ingress for the host as its own."""
+    stable, tracks = canary_tracks(0, ingress=ingress)
+    state = desired(stable, tracks)
+    assert "shop-canary" in {o["metadata"]["name"] for o in state.objects if o["kind"] == "Service"}
+    assert not [o for o in state.objects if o["kind"] == "Ingress" and "canary" in str(o)]
+    assert ObjectRef("networking.k8s.io/v1", "Ingress", "ns", "shop-canary") in state.absent
+    for route in (o for o in state.objects if o["kind"] == "HTTPRoute"):
+        assert [b["name"] for b in route["spec"]["rules"][0]["backendRefs"]] == ["shop"]
 
 
 def test_gateway_api_routes_with_one_weighted_httproute():

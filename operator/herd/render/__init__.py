@@ -88,9 +88,11 @@ def desired(ws: WebService, tracks: Tracks | None = None) -> Desired:
 
     if ws.ingress is not None:
         router = router_for(ws.ingress)
-        weight = tracks.weight if canary is not None else None
-        objects += router.objects(ws, ws.ingress, config, weight)
-        absent += router.absent(ws, canary is not None)
+        # No route to a canary at weight 0: Traefik sent requests to a canary Ingress at
+        # weight 0 and answered 503 while its pods were starting (the local real node).
+        routed = canary is not None and tracks.weight > 0
+        objects += router.objects(ws, ws.ingress, config, tracks.weight if routed else None)
+        absent += router.absent(ws, routed)
         url = ingress_url(ws.ingress)
     else:
         absent += [

@@ -1,10 +1,11 @@
 """Traffic through ingress-nginx: an Ingress per WebService with annotations from the tuning,
 and during a rollout a canary Ingress for the same host and path.
 
-The canary Ingress follows ingress-nginx's canary rules: only one canary Ingress per rule, it
-ignores most of its own annotations, and at weight 0 it is set `canary: "false"` rather than
-weight 0, which avoids the admission webhook's "host/path already defined" conflict
-(Flagger #787)."""
+The canary Ingress follows ingress-nginx's canary rules: only one canary Ingress per rule, and
+it ignores most of its own annotations. It exists only while the canary has traffic (a weight
+above 0, see render.desired): a second Ingress for the same host and path that is not marked
+canary is an ordinary route, and a controller serves it beside the main one (Traefik did, with
+503s while its pods started)."""
 
 from __future__ import annotations
 
@@ -64,10 +65,7 @@ def ingress(ws: WebService, route: IngressSpec, config: ServerConfig) -> dict[st
 
 
 def canary_ingress(ws: WebService, route: IngressSpec, weight: int) -> dict[str, Any]:
-    notes = {
-        PREFIX + "canary": "true" if weight > 0 else "false",
-        PREFIX + "canary-weight": str(weight),
-    }
+    notes = {PREFIX + "canary": "true", PREFIX + "canary-weight": str(weight)}
     name = meta.canary_name(ws)
     return _ingress(ws, route, name, name, "canary", notes)
 

@@ -16,6 +16,7 @@ APP_UID = 10001
 #: tmpfs sizes; memory-backed volumes count against the container's memory limit.
 TMP_SIZE = "64Mi"
 METRICS_SIZE = "32Mi"
+MIN_READY_SECONDS = 5
 
 _GUNICORN_CLASS = {
     "sync": "sync",
@@ -181,6 +182,11 @@ def deployment(
             "replicas": replicas,
             "selector": {"matchLabels": meta.selector(ws, track)},
             "revisionHistoryLimit": 5,
+            # A new pod counts as available, and an old one may go, only once ingress
+            # controllers have had time to add it: Traefik, measured on the local real node,
+            # answered 503 (every server fenced) when the old pods left the moment the new
+            # ones were Ready.
+            "minReadySeconds": MIN_READY_SECONDS,
             "strategy": {
                 "type": "RollingUpdate",
                 # Never drop below the desired count: new pods come up before old ones leave.
