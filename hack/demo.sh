@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: on the running local cluster, install the CRD, start the operator in the
-# background, apply the examples, wait until they are Ready and show what Herd created.
+# background, apply the examples, wait until they are Ready and show what Herd created. With
+# the real node (the default) the examples run there, answer through Traefik, and a bounded
+# background load gives the canary analysis real data.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +22,14 @@ for _ in $(seq 120); do
   sleep 0.5
 done
 
-hack/operator.sh start
+real_node=false
+[ -f "$state/ingress-url" ] && real_node=true
+if $real_node; then
+  # cluster-up placed the default namespace's pods on the real node.
+  HERD_PROMETHEUS_URL=$(cat "$state/prometheus-url") hack/operator.sh start
+else
+  hack/operator.sh start
+fi
 
 log "applying manifests/examples/"
 kubectl apply -f manifests/examples/
@@ -30,22 +39,64 @@ kubectl wait --for condition=Ready webservices --all --timeout 180s
 echo
 kubectl get webservices -o wide
 echo
-kubectl get deployments,services,ingresses,poddisruptionbudgets,pods \
+kubectl get deployments,services,ingresses,poddisruptionbudgets \
   -l app.kubernetes.io/managed-by=herd
-cat <<EOF
+echo
+kubectl get pods -o wide -l app.kubernetes.io/managed-by=herd
 
-Herd is running on the local cluster (pods are simulated by kwok: no containers run).
+if ! $real_node; then
+  cat <<EOF
+
+Herd is running on the local cluster (HERD_REAL_NODE=0: kwok simulates the pods, no container
+runs, so every canary analysis is inconclusive and you promote by hand).
   export KUBECONFIG=$KUBECONFIG PATH=$bin:\$PATH
   kubectl describe webservice shop
-  .venv/bin/herd tune --interface asgi --cpu 2 --memory 1Gi
+Operator logs: .cluster/logs/operator.log
+Stop everything: make demo-down
+EOF
+  exit 0
+fi
 
-Try a canary rollout of shop (docs/canary.md). Simulated pods serve no traffic, so every
-analysis is inconclusive: Herd pauses rather than promote on no data, and you promote by hand.
+ingress=$(cat "$state/ingress-url")
+echo
+for host in shop.localtest.me catalog.localtest.me; do
+  # Traefik serves a new Ingress a moment after its endpoints are ready.
+  for _ in $(seq 60); do
+    curl -fsS -H "Host: $host" "$ingress/" >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  echo "\$ curl -H 'Host: $host' $ingress/"
+  curl -fsS -H "Host: $host" "$ingress/"
+  echo
+done
+
+# A bounded load (20 minutes at most, 12 requests/s to shop, 4 to catalog) so that the canary
+# analysis has real data; cluster-down stops it with the cluster.
+load_pid="$state/pids/demo-load"
+if ! { [ -f "$load_pid" ] && kill -0 "$(cat "$load_pid")" 2>/dev/null; }; then
+  setsid bash -c "hey -z 20m -q 6 -c 2 -host shop.localtest.me '$ingress/' &
+    hey -z 20m -q 2 -c 2 -host catalog.localtest.me '$ingress/' & wait" \
+    >"$state/logs/demo-load.log" 2>&1 </dev/null &
+  echo $! >"$load_pid"
+fi
+
+cat <<EOF
+
+Herd is running the examples on the local cluster's real node, behind Traefik, with a light
+load (12 requests/s to shop) for the next 20 minutes.
+  export KUBECONFIG=$KUBECONFIG PATH=$bin:\$PATH
+  curl -H 'Host: shop.localtest.me' $ingress/
+  kubectl describe webservice shop
+  kubectl logs deploy/shop
+Prometheus: $(cat "$state/prometheus-url")
+  sum by (herd_dev_track) (rate(http_requests_total{app_kubernetes_io_instance="shop"}[1m]))
+
+Roll out shop 0.2.0 as a canary (docs/canary.md): 20 % of the requests, a pause for you, 50 %,
+then 60 s in which the analysis of the canary's scraped error rate and p99 must pass.
   kubectl patch webservice shop --type merge -p '{"spec":{"image":"ghcr.io/herd-dev/example-flask:0.2.0"}}'
   .venv/bin/herd status shop --wait Paused --timeout 2m    # 20 % on the canary, waiting for you
-  .venv/bin/herd promote shop                             # on to 50 %
-  .venv/bin/herd promote shop --full                      # skip the rest: promote now
-  .venv/bin/herd status shop --wait Succeeded --timeout 2m
+  .venv/bin/herd promote shop                             # on to 50 %, analysed every 10 s
+  .venv/bin/herd status shop --wait Succeeded --timeout 3m
   .venv/bin/herd list
 Operator logs: .cluster/logs/operator.log
 Stop everything: make demo-down

@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from herd_examples.workloads import FAILURE_CODES, MAX_MS, burn_cpu, should_fail
+from herd_examples.workloads import (
+    FAILURE_CODES,
+    MAX_MS,
+    burn_cpu,
+    injected_failure_rate,
+    should_fail,
+)
 
 app = FastAPI(title="herd example")
+FAILURE_RATE = injected_failure_rate()
+
+
+@app.middleware("http")
+async def broken_release(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    if FAILURE_RATE and should_fail(FAILURE_RATE):
+        return PlainTextResponse("injected failure (HERD_EXAMPLE_FAILURE_RATE)\n", status_code=500)
+    return await call_next(request)
+
 
 Milliseconds = Annotated[float, Query(ge=0, le=MAX_MS)]
 

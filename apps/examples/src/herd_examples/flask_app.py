@@ -6,9 +6,23 @@ import time
 
 from flask import Flask, Response, abort, request
 
-from herd_examples.workloads import FAILURE_CODES, MAX_MS, burn_cpu, should_fail
+from herd_examples.workloads import (
+    FAILURE_CODES,
+    MAX_MS,
+    burn_cpu,
+    injected_failure_rate,
+    should_fail,
+)
 
 app = Flask(__name__)
+FAILURE_RATE = injected_failure_rate()
+
+
+@app.before_request
+def broken_release() -> Response | None:
+    if FAILURE_RATE and should_fail(FAILURE_RATE):
+        return Response("injected failure (HERD_EXAMPLE_FAILURE_RATE)\n", status=500)
+    return None
 
 
 def _number(name: str, default: float, high: float) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import time
 
@@ -9,6 +10,9 @@ import time
 MAX_MS = 10_000
 #: Status codes /fail may answer with.
 FAILURE_CODES = (500, 503)
+#: A share of every request (0 to 1) that fails with 500 — a broken release to roll back, set in
+#: the WebService's env so a canary of it differs from the stable version by this alone.
+FAILURE_RATE_ENV = "HERD_EXAMPLE_FAILURE_RATE"
 
 
 def burn_cpu(ms: float) -> int:
@@ -26,3 +30,12 @@ def burn_cpu(ms: float) -> int:
 
 def should_fail(rate: float) -> bool:
     return random.random() < rate
+
+
+def injected_failure_rate() -> float:
+    """The rate from FAILURE_RATE_ENV; a value outside 0..1 fails at start, not per request."""
+    raw = os.environ.get(FAILURE_RATE_ENV, "0")
+    rate = float(raw)
+    if not 0 <= rate <= 1:
+        raise ValueError(f"{FAILURE_RATE_ENV} must be between 0 and 1, not {raw!r}")
+    return rate
