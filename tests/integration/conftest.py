@@ -47,8 +47,17 @@ def herd_operator(kubectl_binary) -> Iterator[object]:
     try:
         operator.install_crd(admin)
         # Only the tests' own namespaces: other tests run operators of their own elsewhere.
+        # The cluster's Prometheus (the real node's pods) unless a WebService names its own.
+        prometheus = local.STATE / "prometheus-url"
         running = operator.start(
-            extra_args=["--namespace", "t-*", "--autoscale-interval", "3", "--canary-interval", "1"]
+            extra_args=[
+                *["--namespace", "t-*", "--autoscale-interval", "3", "--canary-interval", "1"],
+                *(
+                    ["--prometheus-url", prometheus.read_text().strip()]
+                    if prometheus.exists()
+                    else []
+                ),
+            ]
         )
     except (RuntimeError, AssertionError) as error:
         pytest.fail(f"the Herd operator could not start: {error}", pytrace=False)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-KUBECONFIG = REPO / ".cluster" / "kubeconfig"
+STATE = REPO / ".cluster"
+KUBECONFIG = STATE / "kubeconfig"
 
 
 def pins() -> dict[str, str]:
