@@ -49,19 +49,22 @@ def place_on_real_node(namespace: str) -> None:
     )
 
 
-def get(host: str, path: str = "/", timeout: float = 5) -> int:
-    """One request through the ingress; its status, or 0 when the connection failed."""
+def request(host: str, path: str = "/", timeout: float = 5) -> tuple[int, str]:
+    """One request through the ingress: its status and body, or 0 when the connection failed."""
     target = urlsplit(ingress_url())
     connection = http.client.HTTPConnection(target.hostname, target.port, timeout=timeout)
     try:
         connection.request("GET", path, headers={"Host": host})
         response = connection.getresponse()
-        response.read()
-        return response.status
+        return response.status, response.read().decode(errors="replace")
     except OSError:
-        return 0
+        return 0, ""
     finally:
         connection.close()
+
+
+def get(host: str, path: str = "/") -> int:
+    return request(host, path)[0]
 
 
 def statuses(host: str, count: int, path: str = "/") -> Counter[int]:
