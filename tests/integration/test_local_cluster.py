@@ -73,11 +73,18 @@ def ready_pods(kubectl: Kubectl, selector: str) -> list[dict]:
     ]
 
 
-def test_nodes_are_ready_kwok_nodes(kubectl: Kubectl) -> None:
+def test_nodes_are_ready_kwok_nodes_and_the_tainted_real_node(kubectl: Kubectl) -> None:
     nodes = kubectl.get("nodes", namespaced=False)["items"]
-    assert len(nodes) >= 3
+    kwok = [n for n in nodes if n["metadata"]["annotations"].get("kwok.x-k8s.io/node") == "fake"]
+    real = [n for n in nodes if n not in kwok]
+    assert len(kwok) >= 3
+    assert [n["metadata"]["name"] for n in real] == ["herd-node"]
+    # Tainted: nothing lands there unless its namespace is placed on it.
+    assert {"key": "herd.dev/real-node", "value": "true", "effect": "NoSchedule"} in real[0][
+        "spec"
+    ]["taints"]
+    assert real[0]["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("containerd://")
     for node in nodes:
-        assert node["metadata"]["annotations"]["kwok.x-k8s.io/node"] == "fake"
         ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
         assert ready and ready[0]["status"] == "True", node["metadata"]["name"]
 

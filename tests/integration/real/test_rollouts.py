@@ -3,8 +3,11 @@ it, and load through the real ingress sees what users would."""
 
 from __future__ import annotations
 
-from tests.integration.real.test_traffic import rollout_reaches, wait_ready
-from tests.integration.real.workloads import FLASK_NEXT, host, webservice
+import json
+import time
+
+from tests.integration.real.test_traffic import image_of, rollout_reaches, wait_ready
+from tests.integration.real.workloads import FLASK, FLASK_NEXT, host, webservice
 from tests.support import real_node
 from tests.support.cluster import eventually
 
@@ -24,9 +27,23 @@ def test_a_canary_answering_5xx_is_rolled_back_by_its_scraped_metrics(herd_opera
     )
     with real_node.Load(host(kubectl.namespace), seconds=120, rate=20) as load:
         kubectl.apply(broken)
+        rollout_reaches(kubectl, "Progressing", weight=50, timeout=90)
+        shifted = time.monotonic()
         rolled = rollout_reaches(kubectl, "RolledBack", timeout=100)
+        took = time.monotonic() - shifted
+    # docs/canary.md's bound: failureLimit failed checks one interval apart, one interval for
+    # the first check to see traffic, and here one more for the scrapes to reach the window.
+    limit = ANALYSIS["intervalSeconds"] * (ANALYSIS["failureLimit"] + 2)
+    assert took <= limit, f"rolled back {took:.1f} s after weight 50, limit {limit} s"
+    assert rolled["failedChecks"] == ANALYSIS["failureLimit"] and rolled["weight"] == 0, rolled
     assert rolled["lastAnalysis"]["verdict"] == "fail", rolled
     assert rolled["lastAnalysis"]["errorRate"] > ANALYSIS["maxErrorRate"], rolled
+    assert image_of(kubectl, "web") == FLASK  # the stable version served throughout
+    ws = kubectl.get("webservice", "web")
+    degraded = next(c for c in ws["status"]["conditions"] if c["type"] == "Degraded")
+    assert (degraded["status"], degraded["reason"]) == ("True", "RolledBack"), degraded
+    events = json.loads(kubectl.run("get", "events", "-o", "json").stdout)["items"]
+    assert any(e["reason"] == "RolledBack" for e in events)
     assert load.failed() > 0, load.counts  # the canary did answer 5xx while it had traffic
     eventually(
         lambda: not real_node.running_pods(kubectl, "herd.dev/track=canary"),

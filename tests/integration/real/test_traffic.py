@@ -69,6 +69,24 @@ def herd(kubectl: Kubectl, *args: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def image_of(kubectl: Kubectl, deployment: str) -> str:
+    return kubectl.get("deployment", deployment)["spec"]["template"]["spec"]["containers"][0][
+        "image"
+    ]
+
+
+def route_weights(kubectl: Kubectl, router: str) -> dict[str, int]:
+    """Where the router objects Herd wrote send the requests: Service name -> weight."""
+    if router == "gateway":
+        assert not kubectl.exists("ingress", "web")
+        backends = kubectl.get("httproute", "web")["spec"]["rules"][0]["backendRefs"]
+        return {b["name"]: b["weight"] for b in backends}
+    notes = kubectl.get("ingress", "web-canary")["metadata"]["annotations"]
+    assert notes["nginx.ingress.kubernetes.io/canary"] == "true", notes
+    weight = int(notes["nginx.ingress.kubernetes.io/canary-weight"])
+    return {"web": 100 - weight, "web-canary": weight}
+
+
 @pytest.mark.parametrize("router", ["nginx", "gateway"])
 def test_each_step_sends_its_weight_to_the_canary(herd_operator, on_node, router):
     kubectl = on_node
@@ -86,14 +104,13 @@ def test_each_step_sends_its_weight_to_the_canary(herd_operator, on_node, router
 
     kubectl.apply(webservice(kubectl.namespace, FLASK_NEXT, router=router, canary=MANUAL_STEPS))
     measured = {}
+    generation = kubectl.get("webservice", "web")["metadata"]["generation"]
     for weight in (20, 50):
-        eventually(
-            lambda w=weight: (
-                (c := canary(kubectl)).get("phase") == "Paused" and c.get("weight") == w
-            ),
-            timeout=90,
-            what=f"the pause at weight {weight}",
-        )
+        rollout_reaches(kubectl, "Paused", weight=weight, timeout=90)
+        assert route_weights(kubectl, router) == {"web": 100 - weight, "web-canary": weight}
+        ws = kubectl.get("webservice", "web")
+        progressing = next(c for c in ws["status"]["conditions"] if c["type"] == "Progressing")
+        assert progressing["reason"] == "CanaryPaused", progressing
         # Traefik reloads on the router objects' change a moment after Herd writes them.
         share = eventually(
             lambda w=weight: abs((s := canary_share(kubectl)) - w) <= TOLERANCE and s,
@@ -103,5 +120,14 @@ def test_each_step_sends_its_weight_to_the_canary(herd_operator, on_node, router
         )
         measured[weight] = share
         herd(kubectl, "promote")
-    eventually(lambda: canary(kubectl).get("phase") == "Succeeded", timeout=90, what="Succeeded")
+    rollout_reaches(kubectl, "Succeeded", timeout=90)
+    assert image_of(kubectl, "web") == FLASK_NEXT
+    eventually(
+        lambda: not kubectl.exists("deployment", "web-canary"),
+        timeout=30,
+        what="the canary Deployment removed",
+    )
+    assert not kubectl.exists("ingress", "web-canary")
+    # The intents went to the status: the spec (and a GitOps diff) never changed.
+    assert kubectl.get("webservice", "web")["metadata"]["generation"] == generation
     print(f"{router}: canary share per step weight {measured}")
