@@ -43,7 +43,7 @@ case $mode in
 esac
 
 BUILDAH=${BUILDAH:-buildah}
-CTR=${CTR:-ctr}
+CTR=${CTR:-}
 cache=${HERD_IMAGES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/herd-images}
 socket=${HERD_CONTAINERD_SOCKET:-$root/.cluster/containerd/containerd.sock}
 
@@ -326,6 +326,8 @@ fi
 # --- Importing ----------------------------------------------------------------------------------
 
 [ -S "$socket" ] || no_socket
+# The cluster's own ctr (containerd 2, from hack/build-tools.sh) unless told otherwise.
+[ -n "$CTR" ] || CTR="$("$here/build-tools.sh")/ctr"
 need "$CTR" "set CTR to the ctr of the tools hack/build-tools.sh prints"
 # ctr warns on every call that cgroup v1 is deprecated (this host has v1): say it once, in
 # docs/development.md, not here.

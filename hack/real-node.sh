@@ -84,7 +84,7 @@ real_node_preflight() {
   done
   [ "$(id -u)" = 0 ] || die "the real node needs root (or HERD_REAL_NODE=0 for kwok nodes only)"
   for c in "$NODE_IP" "${POD_CIDR%/*}"; do
-    ip -o addr show | grep -v " $NODE_LINK \| $POD_BRIDGE " | grep -q "inet ${c%.*}\." &&
+    ip -o addr show | grep -v " $NODE_LINK \| $POD_BRIDGE " | grep -qF "inet ${c%.*}." &&
       die "${c%.*}.0/24 is already used on this host; set HERD_NODE_IP / HERD_POD_CIDR"
   done
   return 0
