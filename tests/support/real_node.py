@@ -24,22 +24,14 @@ NODE = "herd-node"
 GATEWAY = {"name": "web", "namespace": "herd-gateway"}
 
 
-def _url(name: str) -> str:
-    path = STATE / name
+def ingress_url() -> str:
+    path = STATE / "ingress-url"
     if not path.exists():
         raise AssertionError(
             f"{path} is missing: the local cluster runs without its real node "
             "(HERD_REAL_NODE=0?); end-to-end tests need `make cluster-up` with it"
         )
     return path.read_text().strip()
-
-
-def ingress_url() -> str:
-    return _url("ingress-url")
-
-
-def prometheus_url() -> str:
-    return _url("prometheus-url")
 
 
 def place_on_real_node(namespace: str) -> None:
