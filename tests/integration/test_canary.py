@@ -15,10 +15,11 @@ from datetime import datetime
 from pathlib import Path
 
 from tests.dataplane.support import free_port, gunicorn_args, herd_server
-from tests.support import cli, operator
+from tests.support import operator
 from tests.support import prometheus as prom
 from tests.support.cluster import Kubectl, eventually
 from tests.support.load import hey
+from tests.support.rollout import canary, herd, image_of
 
 APP = "herd_examples.flask_app:app"
 ANALYSIS_INTERVAL = 5
@@ -80,10 +81,6 @@ spec:
 """
 
 
-def canary(rig: Rig) -> dict:
-    return rig.kubectl.get("webservice", "web")["status"].get("canary", {})
-
-
 def deploy_stable(rig: Rig, steps: str, **kwargs) -> None:
     rig.kubectl.apply(manifest(rig, "web:1", steps, **kwargs))
     rig.kubectl.run("wait", "--for", "condition=Ready", "webservice/web", "--timeout=60s")
@@ -92,19 +89,6 @@ def deploy_stable(rig: Rig, steps: str, **kwargs) -> None:
         timeout=30,
         what="the stable version recorded",
     )
-
-
-def image_of(rig: Rig, deployment: str) -> str:
-    return rig.kubectl.get("deployment", deployment)["spec"]["template"]["spec"]["containers"][0][
-        "image"
-    ]
-
-
-def herd(rig: Rig, *args: str) -> str:
-    """A `herd` command as a user runs it; it must succeed."""
-    result = cli.herd(*args, "web", "-n", rig.kubectl.namespace)
-    assert result.returncode == 0, f"herd {' '.join(args)}: {result.stdout}{result.stderr}"
-    return result.stdout
 
 
 STEPS = "[{setWeight: 20}, {pause: {duration: 10}}, {setWeight: 50}, {pause: {}}]"
@@ -118,15 +102,16 @@ def test_no_traffic_is_inconclusive_and_pauses_instead_of_promoting(
         deploy_stable(r, steps)
         r.kubectl.apply(manifest(r, "web:2", steps))
         paused = eventually(
-            lambda: (c := canary(r)).get("phase") == "Paused" and c,
+            lambda: (c := canary(r.kubectl)).get("phase") == "Paused" and c,
             timeout=90,
             what="a pause on inconclusive analyses",
         )
         assert paused["pausedReason"].startswith("InconclusiveAnalysis")
         assert paused["lastAnalysis"]["verdict"] == "inconclusive"
-        assert image_of(r, "web") == "web:1"
-        herd(r, "abort")
-        assert canary(r)["phase"] == "Aborted"  # `herd abort` returns once the operator acted
+        assert image_of(r.kubectl, "web") == "web:1"
+        herd(r.kubectl, "abort")
+        # `herd abort` returns once the operator acted.
+        assert canary(r.kubectl)["phase"] == "Aborted"
         eventually(
             lambda: not r.kubectl.exists("deployment", "web-canary"),
             timeout=30,
@@ -142,21 +127,21 @@ def test_promote_full_skips_the_remaining_steps(herd_operator, kubectl, tmp_path
         try:
             r.kubectl.apply(manifest(r, "web:2", steps))
             eventually(
-                lambda: (c := canary(r)).get("phase") == "Paused" and c.get("weight") == 20,
+                lambda: (c := canary(r.kubectl)).get("phase") == "Paused" and c.get("weight") == 20,
                 timeout=60,
                 what="the first pause at weight 20",
             )
-            assert "promoted (full)" in herd(r, "promote", "--full")
+            assert "promoted (full)" in herd(r.kubectl, "promote", "--full")
             weights = set()
 
             def succeeded() -> bool:
-                current = canary(r)
+                current = canary(r.kubectl)
                 weights.add(current.get("weight"))
                 return current.get("phase") == "Succeeded"
 
             eventually(succeeded, timeout=90, interval=0.2, what="Succeeded")
             assert weights <= {20, 0}, f"weights seen after promote --full: {weights}"
-            assert image_of(r, "web") == "web:2"
+            assert image_of(r.kubectl, "web") == "web:2"
             eventually(
                 lambda: not r.kubectl.exists("deployment", "web-canary"),
                 timeout=30,
@@ -187,7 +172,7 @@ def test_a_restarted_operator_resumes_the_same_step_and_weight(
             try:
                 r.kubectl.apply(manifest(r, "web:2", steps))
                 paused = eventually(
-                    lambda: (c := canary(r)).get("stepIndex") == 1 and c,
+                    lambda: (c := canary(r.kubectl)).get("stepIndex") == 1 and c,
                     timeout=60,
                     interval=0.2,
                     what="the timed pause at weight 20",
@@ -197,13 +182,13 @@ def test_a_restarted_operator_resumes_the_same_step_and_weight(
                 running.process.kill()
                 running.process.wait(timeout=10)
                 time.sleep(10)
-                assert canary(r)["stepIndex"] == 1 and canary(r)["weight"] == 20
+                assert canary(r.kubectl)["stepIndex"] == 1 and canary(r.kubectl)["weight"] == 20
                 running = operator.start(extra_args=args, **ports)
 
                 seen = []
 
                 def at_weight_50() -> bool:
-                    current = canary(r)
+                    current = canary(r.kubectl)
                     seen.append((current["stepIndex"], current["weight"]))
                     return current["weight"] == 50
 

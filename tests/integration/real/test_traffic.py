@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.real.workloads import FLASK_NEXT, host, webservice
-from tests.support import cli, real_node
+from tests.support import real_node
 from tests.support.cluster import Kubectl, eventually
+from tests.support.rollout import canary, herd, image_of
 
 REQUESTS = 400
 TOLERANCE = 5  # percentage points
@@ -16,10 +17,6 @@ MANUAL_STEPS = {
     "steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}],
     "analysis": {"intervalSeconds": 5},
 }
-
-
-def canary(kubectl: Kubectl) -> dict:
-    return kubectl.get("webservice", "web")["status"].get("canary", {})
 
 
 def rollout_reaches(
@@ -62,17 +59,6 @@ def canary_share(kubectl: Kubectl) -> float:
     stable, canary_ = after["stable"] - before["stable"], after["canary"] - before["canary"]
     assert stable + canary_ == REQUESTS, (before, after)
     return 100 * canary_ / REQUESTS
-
-
-def herd(kubectl: Kubectl, *args: str) -> None:
-    done = cli.herd(*args, "web", "-n", kubectl.namespace)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
-def image_of(kubectl: Kubectl, deployment: str) -> str:
-    return kubectl.get("deployment", deployment)["spec"]["template"]["spec"]["containers"][0][
-        "image"
-    ]
 
 
 def route_weights(kubectl: Kubectl, router: str) -> dict[str, int]:
