@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench import markdown, rig
-from herd.metrics.sources import SOURCES, Target
+from herd.metric_sources import SOURCES, Target
 
 TARGET_RPM = 600
 #: Above this, one replica is outside the 10 % tolerance band: the first scale-out is possible.

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from bench import markdown, rig
-from herd.metrics.sources import SOURCES, Target
+from herd.metric_sources import SOURCES, Target
 
 INTERVAL_SECONDS = 10
 FAILURE_LIMIT = 2

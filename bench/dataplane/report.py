@@ -16,7 +16,7 @@ from bench import markdown
 from bench.dataplane.accounting import ATTEMPTS, IDLE_BELOW, NOISY_ABOVE
 from bench.dataplane.load import WORKLOADS, WRK_THREADS, WRK_TIMEOUT_SECONDS, Measurement
 from bench.dataplane.setups import DEFAULTS, GRID, HERD_AUTO, Cell, Grid
-from herd import tuning
+from herd.serving import tuning
 
 #: Its section of the shared benchmarks file, between `<!-- bench.dataplane: ... -->` markers.
 SECTION = "dataplane"
@@ -136,8 +136,8 @@ def method_lines(info: RunInfo) -> list[str]:
         "request by request (a Lua script), so half the requests wait and half compute.",
         "- CPUs: a 1-CPU server runs under `taskset -c 1` and wrk under `taskset -c 0`; a 2-CPU "
         "server gets both cores and wrk shares them (its CPU use comes off the server's).",
-        "- Herd auto and the grid run the operator's own rendering (`herd.tuning.resolve`, "
-        "`herd.render.workload.server_args` for a WebService with `resources.limits.cpu` 1 or 2 "
+        "- Herd auto and the grid run the operator's own rendering (`herd.serving.tuning.resolve`, "
+        "`herd.serving.workload.server_args` for a WebService with `resources.limits.cpu` 1 or 2 "
         f"and no memory limit), bound to 127.0.0.1: keep-alive {tuning.AUTO_KEEPALIVE_SECONDS} s,"
         f" `--max-requests` {_max_requests()}, Herd's gunicorn hooks and metrics. gunicorn "
         "defaults: only `--config` (Herd's hooks, required by herd-serve) and `--bind`.",

@@ -1,8 +1,8 @@
 """The server configurations the bench runs: gunicorn's defaults, Herd's auto-tuning, a grid.
 
-Herd's configurations (auto and grid alike) are resolved and rendered by the operator's own code,
-`herd.tuning.resolve` and `herd.render.workload.server_args`, so a cell runs the command line a
-pod would; only the bind address changes (loopback, see `servers.on_loopback`).
+Herd's configurations (auto and grid alike) are resolved and rendered by the operator's own
+code, `herd.serving.tuning.resolve` and `herd.serving.workload.server_args`, so a cell runs the
+command line a pod would; only the bind address changes (loopback, see `servers.on_loopback`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
-from herd import model, tuning
-from herd.render.workload import server_args
+from herd import model
+from herd.serving import tuning
+from herd.serving.workload import server_args
 from tests.dataplane import support
 
 DEFAULTS = "gunicorn defaults"
@@ -97,7 +98,7 @@ def _manifest(app: App, workload: str, cpus: int, server: dict[str, Any]) -> dic
 def herd_setup(app: App, workload: str, cpus: int, server: dict[str, Any]) -> Setup:
     """What the operator runs for this `spec.server` (empty: auto) and a CPU limit of `cpus`."""
     ws = model.parse(_manifest(app, workload, cpus, server))
-    # The same call as herd.render.desired: the pod's own resources decide.
+    # The same call as herd.desired.desired: the pod's own resources decide.
     config = tuning.resolve(
         ws.interface, ws.server, ws.resources, behind_ingress=ws.ingress is not None
     )

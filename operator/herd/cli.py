@@ -12,8 +12,11 @@ from typing import Any
 
 import yaml
 
-from herd import model, render, rollout_cli, rollout_views, tuning
+from herd import desired, model
 from herd.crd import kopf_peering_crds, webservice_crd
+from herd.rollout import cli as rollout_cli
+from herd.rollout import views as rollout_views
+from herd.serving import tuning
 from herd.settings import Settings
 from herd.status import server_status
 
@@ -101,7 +104,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         except model.InvalidSpec as error:
             print(f"herd render: {document['metadata'].get('name')}: {error}", file=sys.stderr)
             return 1
-        objects.extend(render.desired(ws).objects)
+        objects.extend(desired.desired(ws).objects)
     sys.stdout.write(_dump(objects))
     return 0
 

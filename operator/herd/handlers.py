@@ -1,4 +1,4 @@
-"""kopf registration: thin handlers that call `herd.controller` and report what it did."""
+"""kopf registration: thin handlers that call `herd.reconcile` and report what it did."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from typing import Any
 import kopf
 from prometheus_client import Counter, Histogram
 
-from herd import api, autoscaler, canary, model
+from herd import api, model
+from herd.autoscaling import loop as autoscaler
 from herd.coalesce import Coalescer
-from herd.controller import TransientError, reconcile
 from herd.kube import ApiError, Kube
-from herd.metrics.prometheus import Prometheus
-from herd.render.meta import MANAGED_BY, MANAGED_BY_LABEL
+from herd.objectmeta import MANAGED_BY, MANAGED_BY_LABEL
+from herd.prometheus import Prometheus
+from herd.reconcile import TransientError, reconcile
+from herd.rollout import loop as canary
 from herd.settings import Settings
 
 RECONCILES = Counter("herd_reconciles", "WebService reconciliations", ["trigger", "result"])

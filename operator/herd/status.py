@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from herd import rollout
+from herd.desired import Desired
 from herd.model import WebService
-from herd.render import Desired
-from herd.render.meta import selector_string
-from herd.tuning import ServerConfig
+from herd.objectmeta import selector_string
+from herd.rollout import machine as rollout
+from herd.serving.tuning import ServerConfig
 
 
 @dataclass(frozen=True)

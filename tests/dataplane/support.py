@@ -82,7 +82,7 @@ def gunicorn_args(
     max_requests: int = 5000,
     max_requests_jitter: int = 500,
 ) -> list[str]:
-    """The command line the operator renders (operator/herd/render/workload.py), on loopback."""
+    """The command line the operator renders (operator/herd/serving/workload.py), on loopback."""
     args = [
         "gunicorn",
         "--config",

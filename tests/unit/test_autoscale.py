@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from herd.autoscale import Observations, Recommendation, decide, recommend, with_canary_share
-from herd.metrics.prometheus import Observation
+from herd.autoscaling.decide import (
+    Observations,
+    Recommendation,
+    decide,
+    recommend,
+    with_canary_share,
+)
 from herd.model import AutoscalingSpec
+from herd.prometheus import Observation
 
 SPEC = AutoscalingSpec(
     enabled=True,

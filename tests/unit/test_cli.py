@@ -12,7 +12,7 @@ import yaml
 
 from herd import cli
 from herd.kube import ApiError, Kube, context_namespace
-from herd.rollout_views import (
+from herd.rollout.views import (
     ALLOWED,
     EXIT_FAILED,
     EXIT_OK,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from herd.metrics.prometheus import parse_response
-from herd.metrics.sources import SOURCES, Target
+from herd.metric_sources import SOURCES, Target
+from herd.prometheus import parse_response
 
 SHOP = Target("ns", "shop")
 CANARY = Target("ns", "shop", track="canary", window="2m")

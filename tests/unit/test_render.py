@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from herd.desired import Tracks, desired
 from herd.model import parse
-from herd.render import Tracks, desired
-from herd.render.meta import REVISION_LABEL, ObjectRef
+from herd.objectmeta import REVISION_LABEL, ObjectRef
 from herd.settings import Settings
 
 

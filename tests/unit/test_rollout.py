@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from herd.metrics.prometheus import Observation
 from herd.model import AnalysisSpec, CanarySpec, CanaryStep
-from herd.rollout import (
+from herd.prometheus import Observation
+from herd.rollout.machine import (
     INCONCLUSIVE_LIMIT,
     WAITING_FOR_PROMOTE,
     Intent,
@@ -233,7 +233,7 @@ def test_canary_replicas_follow_the_weight(stable, weight, replicas):
 
 
 def test_state_round_trips_through_status():
-    from herd.rollout import from_status, to_status
+    from herd.rollout.machine import from_status, to_status
 
     state = State(
         phase="Paused",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from herd.model import Resources, ServerSpec
-from herd.tuning import (
+from herd.serving.tuning import (
     AUTO_KEEPALIVE_SECONDS,
     INGRESS_UPSTREAM_KEEPALIVE_SECONDS,
     pod_cpu,

@@ -10,13 +10,15 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from herd import api, model, render, rollout, status
+from herd import api, model, status
+from herd import desired as render
 from herd.drift import contains
 from herd.kube import ApiError, Kube, Ref
-from herd.render.meta import MANAGED_BY, MANAGED_BY_LABEL
+from herd.objectmeta import MANAGED_BY, MANAGED_BY_LABEL
+from herd.rollout import machine as rollout
 from herd.settings import Settings
 
-log = logging.getLogger("herd.controller")
+log = logging.getLogger("herd.reconcile")
 
 
 class TransientError(Exception):

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from herd import api
-from herd.metrics.sources import SOURCES, Target
+from herd import api, objectmeta
+from herd.metric_sources import SOURCES, Target
 from herd.model import WebService
-from herd.render import meta
 
 POLLING_INTERVAL_SECONDS = 15
 
@@ -21,7 +20,7 @@ def scaled_object(ws: WebService) -> dict[str, Any]:
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
-        "metadata": meta.metadata(ws, ws.name),
+        "metadata": objectmeta.metadata(ws, ws.name),
         "spec": {
             "scaleTargetRef": {
                 "apiVersion": f"{api.GROUP}/{api.VERSION}",

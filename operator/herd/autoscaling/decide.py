@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from herd.metrics.prometheus import Observation
 from herd.model import AutoscalingSpec
+from herd.prometheus import Observation
 
 TOLERANCE = 0.10
 SCALE_UP_FACTOR = 2  # +100 % per period...

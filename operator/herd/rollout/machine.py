@@ -14,8 +14,8 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from herd.metrics.prometheus import Observation
 from herd.model import AnalysisSpec, CanarySpec
+from herd.prometheus import Observation
 
 Phase = Literal["Progressing", "Paused", "Promoting", "Succeeded", "RolledBack", "Aborted"]
 ACTIVE: frozenset[str] = frozenset({"Progressing", "Paused", "Promoting"})

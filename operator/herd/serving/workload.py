@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from herd import objectmeta
 from herd.model import WebService
-from herd.render import meta
-from herd.tuning import PRE_STOP_SLEEP_SECONDS, ServerConfig
+from herd.serving.tuning import PRE_STOP_SLEEP_SECONDS, ServerConfig
 
 CONTAINER = "app"
 METRICS_DIR = "/run/herd/metrics"
@@ -128,7 +128,7 @@ def pod_template(ws: WebService, config: ServerConfig, track: str = "stable") ->
         container["resources"] = resources
     return {
         "metadata": {
-            "labels": meta.labels(ws, track),
+            "labels": objectmeta.labels(ws, track),
             "annotations": {
                 "prometheus.io/scrape": "true",
                 "prometheus.io/port": str(ws.metrics_port),
@@ -156,7 +156,7 @@ def pod_template(ws: WebService, config: ServerConfig, track: str = "stable") ->
                     "maxSkew": 1,
                     "topologyKey": "kubernetes.io/hostname",
                     "whenUnsatisfiable": "ScheduleAnyway",
-                    "labelSelector": {"matchLabels": meta.selector(ws, track)},
+                    "labelSelector": {"matchLabels": objectmeta.selector(ws, track)},
                 }
             ],
         },
@@ -172,15 +172,15 @@ def deployment(
 ) -> dict[str, Any]:
     template = pod_template(ws, config, track)
     # One revision per version, whichever track runs it: hash the template as stable has it.
-    revision = meta.revision(pod_template(ws, config) if track != "stable" else template)
-    template["metadata"]["labels"][meta.REVISION_LABEL] = revision
+    revision = objectmeta.revision(pod_template(ws, config) if track != "stable" else template)
+    template["metadata"]["labels"][objectmeta.REVISION_LABEL] = revision
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": meta.metadata(ws, name or ws.name, track),
+        "metadata": objectmeta.metadata(ws, name or ws.name, track),
         "spec": {
             "replicas": replicas,
-            "selector": {"matchLabels": meta.selector(ws, track)},
+            "selector": {"matchLabels": objectmeta.selector(ws, track)},
             "revisionHistoryLimit": 5,
             # A new pod counts as available, and an old one may go, only once ingress
             # controllers have had time to add it: Traefik, measured on the local real node,
@@ -201,10 +201,10 @@ def service(ws: WebService, name: str | None = None, track: str = "stable") -> d
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": meta.metadata(ws, name or ws.name, track),
+        "metadata": objectmeta.metadata(ws, name or ws.name, track),
         "spec": {
             "type": "ClusterIP",
-            "selector": meta.selector(ws, track),
+            "selector": objectmeta.selector(ws, track),
             "ports": [
                 {"name": "http", "port": ws.port, "targetPort": "http", "protocol": "TCP"},
                 {
@@ -222,10 +222,10 @@ def pod_disruption_budget(ws: WebService) -> dict[str, Any]:
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": meta.metadata(ws, ws.name),
+        "metadata": objectmeta.metadata(ws, ws.name),
         "spec": {
             "maxUnavailable": 1,
-            "selector": {"matchLabels": meta.selector(ws)},
+            "selector": {"matchLabels": objectmeta.selector(ws)},
             # A pod that is not Ready protects nothing: let drains evict it.
             "unhealthyPodEvictionPolicy": "AlwaysAllow",
         },

@@ -1,4 +1,4 @@
-"""The built-in autoscaler's loop body: observe, call the pure `herd.autoscale.decide`, then
+"""The built-in autoscaler's loop body: observe, call the pure `decide`, then
 scale through the WebService's scale subresource and report in status.
 
 Replicas go through the scale subresource (not the Deployment): `spec.replicas` stays the one
@@ -13,12 +13,18 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
-from herd import rollout
-from herd.autoscale import Decision, Observations, Recommendation, decide, with_canary_share
+from herd.autoscaling.decide import (
+    Decision,
+    Observations,
+    Recommendation,
+    decide,
+    with_canary_share,
+)
 from herd.kube import Kube
-from herd.metrics.prometheus import Prometheus
-from herd.metrics.sources import SOURCES, Target
+from herd.metric_sources import SOURCES, Target
 from herd.model import WebService
+from herd.prometheus import Prometheus
+from herd.rollout import machine as rollout
 from herd.status import Condition, merge_conditions
 
 FIELD_MANAGER = "herd-autoscaler"

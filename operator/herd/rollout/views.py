@@ -1,6 +1,6 @@
 """The pure side of the rollout commands: views of a WebService's rollout, durations, which
 requests make sense in which phase, what a wait ends with, and the intent a command writes.
-`herd.rollout_cli` runs them against the cluster."""
+`herd.rollout.cli` runs them against the cluster."""
 
 from __future__ import annotations
 

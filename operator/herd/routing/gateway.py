@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from herd import objectmeta
 from herd.model import IngressSpec, WebService
-from herd.render import meta
-from herd.render.meta import ObjectRef
-from herd.tuning import ServerConfig
+from herd.objectmeta import ObjectRef, canary_name
+from herd.serving.tuning import ServerConfig
 
 
 def http_route(
@@ -29,11 +29,11 @@ def http_route(
         {"name": ws.name, "port": ws.port, "weight": 100 - (canary_weight or 0)}
     ]
     if canary_weight is not None:
-        backends.append({"name": meta.canary_name(ws), "port": ws.port, "weight": canary_weight})
+        backends.append({"name": canary_name(ws), "port": ws.port, "weight": canary_weight})
     return {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
-        "metadata": meta.metadata(ws, ws.name),
+        "metadata": objectmeta.metadata(ws, ws.name),
         "spec": {
             "parentRefs": [parent],
             "hostnames": [route.host],
@@ -58,5 +58,5 @@ class GatewayApiRouter:
     def absent(self, ws: WebService, canary: bool) -> list[ObjectRef]:
         return [
             ObjectRef("networking.k8s.io/v1", "Ingress", ws.namespace, name)
-            for name in (ws.name, meta.canary_name(ws))
+            for name in (ws.name, canary_name(ws))
         ]

@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from herd.autoscaling import keda
 from herd.model import IngressSpec, WebService
-from herd.render import keda, workload
-from herd.render.gateway_api import GatewayApiRouter
-from herd.render.ingress_nginx import IngressNginxRouter
-from herd.render.ingress_nginx import url as ingress_url
-from herd.render.meta import REVISION_LABEL, ObjectRef, canary_name
-from herd.rollout import canary_replicas
-from herd.tuning import ServerConfig, resolve
+from herd.objectmeta import REVISION_LABEL, ObjectRef, canary_name
+from herd.rollout.machine import canary_replicas
+from herd.routing.gateway import GatewayApiRouter
+from herd.routing.nginx import IngressNginxRouter
+from herd.routing.nginx import url as ingress_url
+from herd.serving import workload
+from herd.serving.tuning import ServerConfig, resolve
 
 
 class Router(Protocol):

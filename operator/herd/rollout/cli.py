@@ -5,7 +5,7 @@ The commands read WebServices and write a user's intent to the status subresourc
 Rollouts. The canary controller acts on each intent once and records its id in
 `status.canary.handledIntent`, which is how a command knows it was acted on.
 
-The pure pieces (views, durations, checks, exit codes) are in `herd.rollout_views`.
+The pure pieces (views, durations, checks, exit codes) are in `herd.rollout.views`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import kubernetes
 import yaml
 
 from herd.kube import ApiError, Kube, context_namespace
-from herd.rollout_views import (
+from herd.rollout.views import (
     EXIT_FAILED,
     EXIT_OK,
     PHASES,

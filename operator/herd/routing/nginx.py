@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from herd import objectmeta
 from herd.model import IngressSpec, WebService
-from herd.render import meta
-from herd.render.meta import ObjectRef
-from herd.tuning import ServerConfig
+from herd.objectmeta import ObjectRef, canary_name
+from herd.serving.tuning import ServerConfig
 
 PREFIX = "nginx.ingress.kubernetes.io/"
 
@@ -55,7 +55,7 @@ def _ingress(
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": meta.metadata(ws, name, track, annotations=notes),
+        "metadata": objectmeta.metadata(ws, name, track, annotations=notes),
         "spec": spec,
     }
 
@@ -66,7 +66,7 @@ def ingress(ws: WebService, route: IngressSpec, config: ServerConfig) -> dict[st
 
 def canary_ingress(ws: WebService, route: IngressSpec, weight: int) -> dict[str, Any]:
     notes = {PREFIX + "canary": "true", PREFIX + "canary-weight": str(weight)}
-    name = meta.canary_name(ws)
+    name = canary_name(ws)
     return _ingress(ws, route, name, name, "canary", notes)
 
 
@@ -87,7 +87,5 @@ class IngressNginxRouter:
     def absent(self, ws: WebService, canary: bool) -> list[ObjectRef]:
         gone = [ObjectRef("gateway.networking.k8s.io/v1", "HTTPRoute", ws.namespace, ws.name)]
         if not canary:
-            gone.append(
-                ObjectRef("networking.k8s.io/v1", "Ingress", ws.namespace, meta.canary_name(ws))
-            )
+            gone.append(ObjectRef("networking.k8s.io/v1", "Ingress", ws.namespace, canary_name(ws)))
         return gone

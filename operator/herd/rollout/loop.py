@@ -8,11 +8,13 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from herd import model, render, rollout
+from herd import desired as render
+from herd import model
 from herd.kube import Kube, Ref
-from herd.metrics.prometheus import Prometheus
-from herd.metrics.sources import SOURCES, Target
-from herd.render.meta import REVISION_LABEL, canary_name
+from herd.metric_sources import SOURCES, Target
+from herd.objectmeta import REVISION_LABEL, canary_name
+from herd.prometheus import Prometheus
+from herd.rollout import machine as rollout
 from herd.settings import Settings
 
 FIELD_MANAGER = "herd-canary"

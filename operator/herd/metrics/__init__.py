@@ -1,1 +1,0 @@
-"""Request metrics of a WebService: PromQL per metric source (pure) and the Prometheus client."""
