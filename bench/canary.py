@@ -53,7 +53,7 @@ spec:
   image: {image}
   app: {app}
   replicas: 4
-  ingress: {{host: {name}.bench.local}}
+  route: {{ingress: {{host: {name}.bench.local}}}}
   metrics: {{prometheusURL: "{url}"}}
   canary:
     steps: {steps}

@@ -10,7 +10,7 @@ TRAEFIK_METRICS_PORT=${HERD_TRAEFIK_METRICS_PORT:-18082}
 PROMETHEUS_PORT=${HERD_PROMETHEUS_PORT:-19090}
 COREDNS_HEALTH_PORT=${HERD_COREDNS_HEALTH_PORT:-18053}
 REGISTRY_PORT=${HERD_REGISTRY_PORT:-15000}
-# The Gateway that HTTPRoutes attach to (spec.ingress.gateway: {name: web, namespace: herd-gateway}).
+# The Gateway that HTTPRoutes attach to (spec.route.httpRoute.gateway: {name: web, namespace: herd-gateway}).
 GATEWAY_NAMESPACE=herd-gateway
 GATEWAY_NAME=web
 

@@ -100,7 +100,7 @@ def herd_setup(app: App, workload: str, cpus: int, server: dict[str, Any]) -> Se
     ws = model.parse(_manifest(app, workload, cpus, server))
     # The same call as herd.desired.desired: the pod's own resources decide.
     config = tuning.resolve(
-        ws.interface, ws.server, ws.resources, behind_ingress=ws.ingress is not None
+        ws.interface, ws.server, ws.resources, behind_ingress=ws.route is not None
     )
     args = tuple(server_args(ws, config))
     return Setup(config.worker_class, config.workers, config.threads, cpus, args)

@@ -6,6 +6,8 @@ derive from these declarations; a test fails when the committed files drift from
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from herd.schema import (
     Rule,
     Schema,
@@ -25,6 +27,18 @@ KIND = "WebService"
 PLURAL = "webservices"
 SINGULAR = "webservice"
 SHORT_NAMES = ("ws",)
+
+#: Phases of a canary rollout (status.canary.phase): Progressing walks the steps; Paused waits
+#: (a pause step, `herd pause`, inconclusive analyses); Promoting hands the stable Deployment the
+#: new template; then Succeeded, or RolledBack (failed checks, deadline) or Aborted (`herd abort`).
+Phase = Literal["Progressing", "Paused", "Promoting", "Succeeded", "RolledBack", "Aborted"]
+PHASES: tuple[Phase, ...] = get_args(Phase)
+#: What a user can ask of a rollout (status.intent.action), through `herd promote` and friends.
+IntentAction = Literal["promote", "promote-full", "abort", "retry", "pause", "resume"]
+INTENT_ACTIONS: tuple[IntentAction, ...] = get_args(IntentAction)
+#: Where request metrics come from (spec.metrics.source); see herd.metric_sources.
+MetricSourceName = Literal["app", "ingress-nginx"]
+METRIC_SOURCES: tuple[MetricSourceName, ...] = get_args(MetricSourceName)
 
 #: Longest WebService name: it names Services (DNS-1035 labels, 63 characters) and the
 #: `NAME-canary` objects of a rollout.
@@ -138,17 +152,19 @@ SERVER = obj(
 )
 
 
-INGRESS = obj(
-    "Expose the service through an nginx Ingress. Without it, no Ingress is created.",
+_HOST = string(
+    "Host name the route serves.",
+    max_length=253,
+    pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+)
+_PATH = string("Path prefix routed to the service.", default="/", pattern="^/", max_length=1024)
+
+INGRESS_ROUTE = obj(
+    "An Ingress with ingress-nginx annotations (ingress-nginx, and Traefik's ingress-nginx "
+    "provider, honour them); during a rollout, a canary Ingress beside it.",
     {
-        "host": string(
-            "Host name the Ingress serves.",
-            max_length=253,
-            pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
-        ),
-        "path": string(
-            "Path prefix routed to the service.", default="/", pattern="^/", max_length=1024
-        ),
+        "host": _HOST,
+        "path": _PATH,
         "className": string(
             "IngressClass of the controller; unset, the operator's default (--ingress-class, "
             "nginx unless configured).",
@@ -170,22 +186,46 @@ INGRESS = obj(
                 ),
             ),
         ),
-        "gateway": obj(
-            "Route with Gateway API (an HTTPRoute attached to this Gateway) instead of an "
-            "ingress-nginx Ingress: the forward path, as ingress-nginx is retired upstream.",
-            {
-                "name": string("Name of the parent Gateway.", max_length=253),
-                "namespace": string("Its namespace; unset, the WebService's.", max_length=63),
-                "sectionName": string("A listener of the Gateway to attach to.", max_length=253),
-            },
-            required=("name",),
-        ),
         "annotations": string_map(
             "Extra Ingress annotations, merged over the ones Herd derives (yours win).",
             max_properties=64,
         ),
     },
     required=("host",),
+)
+
+HTTP_ROUTE = obj(
+    "A Gateway API HTTPRoute attached to a Gateway, splitting traffic by backend weights during "
+    "a rollout: the forward path, as ingress-nginx is retired upstream.",
+    {
+        "host": _HOST,
+        "path": _PATH,
+        "gateway": obj(
+            "The parent Gateway.",
+            {
+                "name": string("Name of the Gateway.", max_length=253),
+                "namespace": string("Its namespace; unset, the WebService's.", max_length=63),
+                "sectionName": string("A listener of the Gateway to attach to.", max_length=253),
+            },
+            required=("name",),
+        ),
+    },
+    required=("host", "gateway"),
+)
+
+#: The routers a WebService can name in spec.route, exactly one at a time.
+ROUTERS = ("ingress", "httpRoute")
+
+ROUTE = obj(
+    "How traffic reaches the service from outside the cluster: exactly one router. Without "
+    "spec.route, the service is reachable only inside the cluster, through its Service.",
+    {"ingress": INGRESS_ROUTE, "httpRoute": HTTP_ROUTE},
+    rules=(
+        Rule(
+            "[" + ", ".join(f"has(self.{r})" for r in ROUTERS) + "].exists_one(x, x)",
+            "route names exactly one router: set spec.route.ingress or spec.route.httpRoute",
+        ),
+    ),
 )
 
 AUTOSCALING = obj(
@@ -237,9 +277,9 @@ METRICS = obj(
     {
         "source": string(
             "`app`: herd-runtime's http_requests_total scraped from the pods; `ingress-nginx`: "
-            "the ingress controller's nginx_ingress_controller_requests.",
-            enum=("app", "ingress-nginx"),
-            default="app",
+            "the ingress controller's nginx_ingress_controller_requests (needs "
+            "spec.route.ingress). Unset, the router's default: `app` for every router.",
+            enum=METRIC_SOURCES,
         ),
         "prometheusURL": string(
             "Prometheus to query; unset, the operator's --prometheus-url.",
@@ -364,7 +404,7 @@ SPEC = obj(
             max_length=1024,
         ),
         "server": defaulted_object(SERVER),
-        "ingress": INGRESS,
+        "route": ROUTE,
         "autoscaling": defaulted_object(AUTOSCALING),
         "canary": CANARY,
         "metrics": defaulted_object(METRICS),
@@ -378,6 +418,13 @@ SPEC = obj(
             field_path=".app",
         ),
         Rule("self.port != self.metricsPort", "port and metricsPort must differ"),
+        Rule(
+            "!has(self.metrics.source) || self.metrics.source != 'ingress-nginx' || "
+            "(has(self.route) && has(self.route.ingress))",
+            "metrics.source ingress-nginx reads the metrics of the Ingress: it needs "
+            "spec.route.ingress",
+            field_path=".metrics.source",
+        ),
         Rule(
             "self.server.workerClass in ['auto', 'uvicorn'] || self.interface == 'wsgi'",
             "an asgi app needs workerClass uvicorn (or auto)",
@@ -447,7 +494,7 @@ SERVER_STATUS = obj(
 CANARY_STATUS = obj(
     "The canary rollout: all of its state, so a restarted operator resumes where it was.",
     {
-        "phase": string("Progressing, Paused, Promoting, Succeeded, RolledBack or Aborted."),
+        "phase": string("Where the rollout is.", enum=PHASES),
         "stepIndex": integer("0-based index of the current step."),
         "steps": integer("Number of steps."),
         "weight": integer("Percent of traffic on the canary."),
@@ -482,9 +529,7 @@ INTENT = obj(
     "A user's rollout intent (herd promote, abort, retry, pause, resume), written to the "
     "status subresource so GitOps tools comparing the spec see no drift.",
     {
-        "action": string(
-            "What was asked.", enum=("promote", "promote-full", "abort", "retry", "pause", "resume")
-        ),
+        "action": string("What was asked.", enum=INTENT_ACTIONS),
         "id": string("Unique id: the operator acts on each intent once.", max_length=64),
         "requestedAt": string("When it was asked."),
         "by": string("Who asked."),
@@ -520,7 +565,7 @@ STATUS = obj(
 )
 
 ROOT = obj(
-    "A Python web service run by Herd: tuned app servers, a Service, an optional Ingress, "
+    "A Python web service run by Herd: tuned app servers, a Service, an optional route, "
     "autoscaling and canary rollouts.",
     # apiVersion, kind and metadata are implicit: a CRD may not describe them.
     {

@@ -1,5 +1,6 @@
-"""`herd`: canary rollouts from a shell (also as `kubectl herd`), the operator, and offline
-tools (the CRD, tuning, rendering)."""
+"""`herd`: canary rollouts from a shell, the operator, and offline tools (the CRD, tuning,
+rendering). The kubectl plugin, `kubectl herd`, has the rollout commands alone
+(`herd.rollout.cli.main`)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ from typing import Any
 
 import yaml
 
-from herd import desired, model
+from herd import api, desired, model
 from herd.crd import kopf_peering_crds, webservice_crd
 from herd.rollout import cli as rollout_cli
-from herd.rollout import views as rollout_views
 from herd.serving import tuning
 from herd.settings import Settings
 from herd.status import server_status
@@ -39,7 +39,8 @@ def cmd_operator(args: argparse.Namespace) -> int:
         autoscale_interval=args.autoscale_interval,
         canary_interval=args.canary_interval,
     )
-    handlers.register_timers(settings)
+    registry = kopf.OperatorRegistry()
+    handlers.register(settings, registry)
     kopf.configure(
         verbose=args.verbose,
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL,
@@ -56,6 +57,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
             priority=args.priority,
             liveness_endpoint=args.liveness or None,
             memo=kopf.Memo(settings=settings),
+            registry=registry,
         )
     )
     return 0
@@ -178,11 +180,12 @@ def parser(prog: str = "herd") -> argparse.ArgumentParser:
     crd.set_defaults(func=cmd_crd)
 
     tune = commands.add_parser("tune", help="print the server configuration Herd would choose")
-    tune.add_argument("--interface", choices=("wsgi", "asgi"), default="wsgi")
-    tune.add_argument("--workload", choices=("io", "cpu", "mixed"), default="mixed")
-    tune.add_argument(
-        "--worker-class", default="auto", choices=("auto", "sync", "gthread", "gevent", "uvicorn")
-    )
+    for flag, schema in (
+        ("--interface", api.SPEC.properties["interface"]),
+        ("--workload", api.SERVER.properties["workload"]),
+        ("--worker-class", api.SERVER.properties["workerClass"]),
+    ):
+        tune.add_argument(flag, choices=schema.enum, default=schema.default)
     tune.add_argument("--cpu", help="CPU limit, e.g. 500m or 2")
     tune.add_argument("--memory", help="memory limit, e.g. 512Mi")
     tune.add_argument("--cpu-request")
@@ -201,17 +204,12 @@ def parser(prog: str = "herd") -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser(rollout_views.program_name(sys.argv[0])).parse_args(argv)
+    args = parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        return rollout_cli.run(args)
     except model.InvalidSpec as error:
         print(f"herd: {error}", file=sys.stderr)
         return 1
-    except rollout_cli.CliError as error:
-        print(f"herd: {error}", file=sys.stderr)
-        return error.code
-    except KeyboardInterrupt:  # Ctrl-C ends `status --watch`: no traceback
-        return rollout_cli.EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

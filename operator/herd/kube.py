@@ -8,73 +8,42 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import kubernetes
 import urllib3
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
-from prometheus_client import Counter
 
-from herd import api
+from herd import kinds
+from herd.api_errors import ApiError
+from herd.kinds import Ref
+from herd.operator_metrics import API_REQUESTS
 
 FIELD_MANAGER = "herd"
 
-API_REQUESTS = Counter(
-    "herd_kube_api_requests", "Requests Herd sent to the Kubernetes API", ["verb", "kind"]
-)
 
-#: kind -> (API group/version, plural): every kind Herd reads or writes.
-RESOURCES: dict[str, tuple[str, str]] = {
-    "Deployment": ("apps/v1", "deployments"),
-    "Service": ("v1", "services"),
-    "Ingress": ("networking.k8s.io/v1", "ingresses"),
-    "PodDisruptionBudget": ("policy/v1", "poddisruptionbudgets"),
-    "ScaledObject": ("keda.sh/v1alpha1", "scaledobjects"),
-    "HTTPRoute": ("gateway.networking.k8s.io/v1", "httproutes"),
-    api.KIND: (f"{api.GROUP}/{api.VERSION}", api.PLURAL),
-}
+class KubeApi(Protocol):
+    """What the operator's loops ask of the Kubernetes API; `Kube` talks to a real API server,
+    tests/support/fake_kube.py keeps objects in memory."""
 
-_TRANSIENT = {408, 429, 500, 502, 503, 504}
+    def get(self, ref: Ref) -> dict[str, Any] | None: ...
 
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]: ...
 
-@dataclass(frozen=True)
-class Ref:
-    kind: str
-    namespace: str
-    name: str
+    def delete(self, ref: Ref) -> bool: ...
 
-    @classmethod
-    def of(cls, obj: dict[str, Any]) -> Ref:
-        return cls(obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"])
+    def apply_status(
+        self, namespace: str, name: str, status: dict[str, Any], manager: str = FIELD_MANAGER
+    ) -> None: ...
 
-
-class ApiError(Exception):
-    """A request the API server refused or could not answer."""
-
-    def __init__(self, status: int, reason: str, message: str, causes: tuple[str, ...] = ()):
-        super().__init__(f"{status} {reason}: {message}")
-        self.status = status
-        self.reason = reason
-        self.message = message
-        self.causes = causes
-
-    @property
-    def namespace_terminating(self) -> bool:
-        """The namespace is being deleted: nothing new can be created in it, nor need be."""
-        return "NamespaceTerminating" in self.causes
-
-    @property
-    def transient(self) -> bool:
-        """Worth retrying as is (the server or the network), as opposed to a rejected object."""
-        return self.status in _TRANSIENT or self.status == 0
+    def scale(self, namespace: str, name: str, replicas: int, manager: str) -> None: ...
 
 
 def _path(ref: Ref, subresource: str | None = None) -> str:
-    group_version, plural = RESOURCES[ref.kind]
-    prefix = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
-    path = f"{prefix}/namespaces/{ref.namespace}/{plural}/{ref.name}"
+    kind = kinds.BY_KIND[ref.kind]
+    prefix = "/api/v1" if kind.api_version == "v1" else f"/apis/{kind.api_version}"
+    path = f"{prefix}/namespaces/{ref.namespace}/{kind.plural}/{ref.name}"
     return f"{path}/{subresource}" if subresource else path
 
 
@@ -164,10 +133,9 @@ class Kube:
     ) -> None:
         """Server-side apply of (part of) the WebService status subresource: each writer owns
         its own fields under its own field manager."""
-        ref = Ref(api.KIND, namespace, name)
+        ref = Ref(kinds.WEBSERVICE.kind, namespace, name)
         body = {
-            "apiVersion": f"{api.GROUP}/{api.VERSION}",
-            "kind": api.KIND,
+            **kinds.WEBSERVICE.type_meta(),
             "metadata": {"name": name, "namespace": namespace},
             "status": status,
         }
@@ -182,7 +150,7 @@ class Kube:
 
     def scale(self, namespace: str, name: str, replicas: int, manager: str) -> None:
         """Set a WebService's replicas through its scale subresource, as `kubectl scale` does."""
-        ref = Ref(api.KIND, namespace, name)
+        ref = Ref(kinds.WEBSERVICE.kind, namespace, name)
         self._request(
             "PATCH",
             _path(ref, "scale"),
@@ -208,13 +176,15 @@ class Kube:
         """`_request` on WebServices, where urllib3's connection errors (connection refused,
         unknown host: not OSErrors) are an ApiError too, so a user gets one line, not a trace."""
         try:
-            return self._request(method, path, api.KIND, **kwargs)
+            return self._request(method, path, kinds.WEBSERVICE.kind, **kwargs)
         except urllib3.exceptions.HTTPError as error:
             raise ApiError(0, "Unreachable", str(error)) from error
 
     def get_webservice(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return self._webservice_request("GET", _path(Ref(api.KIND, namespace, name)))
+            return self._webservice_request(
+                "GET", _path(Ref(kinds.WEBSERVICE.kind, namespace, name))
+            )
         except ApiError as error:
             if error.status == 404:
                 return None
@@ -223,7 +193,7 @@ class Kube:
     def list_webservices(self, namespace: str | None) -> list[dict[str, Any]]:
         """The WebServices of a namespace, or of all namespaces when `namespace` is None."""
         scope = f"/namespaces/{namespace}" if namespace else ""
-        path = f"/apis/{api.GROUP}/{api.VERSION}{scope}/{api.PLURAL}"
+        path = f"/apis/{kinds.WEBSERVICE.api_version}{scope}/{kinds.WEBSERVICE.plural}"
         return self._webservice_request("GET", path)["items"]
 
     def write_intent(self, namespace: str, name: str, intent: dict[str, Any]) -> dict[str, Any]:
@@ -231,14 +201,13 @@ class Kube:
         as stored. The status subresource, not the spec: GitOps tools see no drift (Argo Rollouts
         promotes the same way), and the herd-promoter role needs no right to edit the spec."""
         body = {
-            "apiVersion": f"{api.GROUP}/{api.VERSION}",
-            "kind": api.KIND,
+            **kinds.WEBSERVICE.type_meta(),
             "metadata": {"name": name, "namespace": namespace},
             "status": {"intent": intent},
         }
         return self._webservice_request(
             "PATCH",
-            _path(Ref(api.KIND, namespace, name), "status"),
+            _path(Ref(kinds.WEBSERVICE.kind, namespace, name), "status"),
             body=body,
             query=[("fieldManager", CLI_FIELD_MANAGER), ("force", "true")],
             content_type="application/apply-patch+yaml",

@@ -8,11 +8,12 @@ cannot check as `InvalidSpec`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from herd import api
+from herd.schema import Schema
 from herd.settings import Settings
 
 Interface = Literal["wsgi", "asgi"]
@@ -24,16 +25,27 @@ class InvalidSpec(ValueError):
     """The spec cannot be served as written; the message tells the user what to change."""
 
 
+def _default(schema: Schema, name: str) -> Any:
+    """The API's default for one field: the dataclasses below state no default of their own."""
+    return schema.properties[name].default
+
+
+_SERVER = api.SERVER
+_SCALING = api.AUTOSCALING
+_ANALYSIS = api.ANALYSIS
+_SPEC = api.SPEC
+
+
 @dataclass(frozen=True)
 class ServerSpec:
-    workload: Workload = "mixed"
-    worker_class: WorkerClass = "auto"
-    workers: int = 0
-    threads: int = 0
-    timeout_seconds: int = 30
-    graceful_timeout_seconds: int = 30
-    keep_alive_seconds: int = 0
-    max_requests: int = 0
+    workload: Workload = _default(_SERVER, "workload")
+    worker_class: WorkerClass = _default(_SERVER, "workerClass")
+    workers: int = _default(_SERVER, "workers")
+    threads: int = _default(_SERVER, "threads")
+    timeout_seconds: int = _default(_SERVER, "timeoutSeconds")
+    graceful_timeout_seconds: int = _default(_SERVER, "gracefulTimeoutSeconds")
+    keep_alive_seconds: int = _default(_SERVER, "keepAliveSeconds")
+    max_requests: int = _default(_SERVER, "maxRequests")
 
 
 @dataclass(frozen=True)
@@ -44,31 +56,47 @@ class GatewayRef:
 
 
 @dataclass(frozen=True)
-class IngressSpec:
+class IngressRoute:
+    """spec.route.ingress: an ingress-nginx Ingress."""
+
+    #: Metric sources this router feeds; the first is the default.
+    METRIC_SOURCES: ClassVar[tuple[api.MetricSourceName, ...]] = ("app", "ingress-nginx")
     host: str
-    path: str = "/"
-    class_name: str = "nginx"  # "" leaves it to the cluster's default IngressClass
-    tls_secret_name: str | None = None
-    max_body_size: str = "1m"
-    annotations: dict[str, str] = field(default_factory=dict)
-    gateway: GatewayRef | None = None  # route with Gateway API instead of an nginx Ingress
+    path: str
+    class_name: str  # "" leaves it to the cluster's default IngressClass
+    tls_secret_name: str | None
+    max_body_size: str
+    annotations: dict[str, str]
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    """spec.route.httpRoute: a Gateway API HTTPRoute."""
+
+    METRIC_SOURCES: ClassVar[tuple[api.MetricSourceName, ...]] = ("app",)
+    host: str
+    path: str
+    gateway: GatewayRef
+
+
+Route = IngressRoute | HttpRoute
 
 
 @dataclass(frozen=True)
 class MetricsSpec:
-    source: Literal["app", "ingress-nginx"] = "app"
+    source: api.MetricSourceName = api.METRIC_SOURCES[0]
     prometheus_url: str = Settings.prometheus_url
 
 
 @dataclass(frozen=True)
 class AutoscalingSpec:
-    enabled: bool = False
-    engine: Literal["builtin", "keda"] = "builtin"
-    min_replicas: int = 1
-    max_replicas: int = 10
-    target_rpm_per_replica: int = 600
-    max_error_rate: float = 0.05
-    scale_down_stabilization_seconds: int = 300
+    enabled: bool = _default(_SCALING, "enabled")
+    engine: Literal["builtin", "keda"] = _default(_SCALING, "engine")
+    min_replicas: int = _default(_SCALING, "minReplicas")
+    max_replicas: int = _default(_SCALING, "maxReplicas")
+    target_rpm_per_replica: int = _default(_SCALING, "targetRPMPerReplica")
+    max_error_rate: float = _default(_SCALING, "maxErrorRate")
+    scale_down_stabilization_seconds: int = _default(_SCALING, "scaleDownStabilizationSeconds")
 
 
 @dataclass(frozen=True)
@@ -80,18 +108,18 @@ class CanaryStep:
 
 @dataclass(frozen=True)
 class AnalysisSpec:
-    interval_seconds: int = 30
-    max_error_rate: float = 0.01
-    max_p99_latency_ms: int = 0
-    min_requests: int = 50
-    failure_limit: int = 2
+    interval_seconds: int = _default(_ANALYSIS, "intervalSeconds")
+    max_error_rate: float = _default(_ANALYSIS, "maxErrorRate")
+    max_p99_latency_ms: int = _default(_ANALYSIS, "maxP99LatencyMs")
+    min_requests: int = _default(_ANALYSIS, "minRequests")
+    failure_limit: int = _default(_ANALYSIS, "failureLimit")
 
 
 @dataclass(frozen=True)
 class CanarySpec:
     steps: tuple[CanaryStep, ...]
     analysis: AnalysisSpec = AnalysisSpec()
-    progress_deadline_seconds: int = 600
+    progress_deadline_seconds: int = _default(api.CANARY, "progressDeadlineSeconds")
 
 
 @dataclass(frozen=True)
@@ -108,16 +136,16 @@ class WebService:
     generation: int
     image: str
     app: str
-    interface: Interface = "wsgi"
-    port: int = 8000
-    metrics_port: int = 9102
-    replicas: int = 1
+    interface: Interface = _default(_SPEC, "interface")
+    port: int = _default(_SPEC, "port")
+    metrics_port: int = _default(_SPEC, "metricsPort")
+    replicas: int = _default(_SPEC, "replicas")
     image_pull_policy: str | None = None
     env: tuple[dict[str, Any], ...] = ()
     resources: Resources = Resources()
-    health_path: str = "/healthz"
+    health_path: str = _default(_SPEC, "healthPath")
     server: ServerSpec = ServerSpec()
-    ingress: IngressSpec | None = None
+    route: Route | None = None
     autoscaling: AutoscalingSpec = AutoscalingSpec()
     canary: CanarySpec | None = None
     metrics: MetricsSpec = MetricsSpec()
@@ -210,40 +238,19 @@ def pod_fields(spec: dict[str, Any]) -> dict[str, Any]:
     return {key: spec[key] for key in POD_FIELDS if key in spec}
 
 
-def with_pod_fields(body: dict[str, Any], snapshot: dict[str, Any]) -> dict[str, Any]:
-    """The WebService as it would be with the pod template of `snapshot` (a stable version)."""
-    rest = {k: v for k, v in (body.get("spec") or {}).items() if k not in POD_FIELDS}
-    return {**body, "spec": {**rest, **snapshot}}
-
-
 DEFAULTS = Settings()
 
 
-def parse(body: dict[str, Any], defaults: Settings = DEFAULTS) -> WebService:
-    """A typed WebService from an API object (defaults applied as the API server does);
-    what the spec leaves to the operator (ingress class, Prometheus) comes from `defaults`."""
-    body = api.ROOT.apply_defaults(body)
-    meta = body.get("metadata") or {}
-    spec = body.get("spec") or {}
-    for required in api.SPEC.required:
-        if not spec.get(required):
-            raise InvalidSpec(f"spec.{required} is required")
+def _pod_values(spec: dict[str, Any]) -> dict[str, Any]:
+    """The WebService fields that POD_FIELDS shape, from a defaulted spec."""
     server = spec["server"]
-    scaling = spec["autoscaling"]
-    ingress = spec.get("ingress")
-    canary = spec.get("canary")
     resources = spec.get("resources") or {}
-    return WebService(
-        name=meta.get("name", ""),
-        namespace=meta.get("namespace", "default"),
-        uid=meta.get("uid", ""),
-        generation=int(meta.get("generation", 0)),
+    return dict(
         image=spec["image"],
         app=spec["app"],
         interface=spec["interface"],
         port=spec["port"],
         metrics_port=spec["metricsPort"],
-        replicas=spec["replicas"],
         image_pull_policy=spec.get("imagePullPolicy"),
         env=tuple(spec.get("env") or ()),
         resources=Resources(
@@ -260,23 +267,69 @@ def parse(body: dict[str, Any], defaults: Settings = DEFAULTS) -> WebService:
             keep_alive_seconds=server["keepAliveSeconds"],
             max_requests=server["maxRequests"],
         ),
-        ingress=None
-        if ingress is None
-        else IngressSpec(
+    )
+
+
+def _route(raw: dict[str, Any] | None, defaults: Settings) -> Route | None:
+    if raw is None:
+        return None
+    if "ingress" in raw:
+        ingress = raw["ingress"]
+        return IngressRoute(
             host=ingress["host"],
             path=ingress["path"],
             class_name=ingress.get("className", defaults.ingress_class),
             tls_secret_name=ingress.get("tlsSecretName"),
             max_body_size=str(ingress["maxBodySize"]),
             annotations=dict(ingress.get("annotations") or {}),
-            gateway=None
-            if "gateway" not in ingress
-            else GatewayRef(
-                name=ingress["gateway"]["name"],
-                namespace=ingress["gateway"].get("namespace"),
-                section_name=ingress["gateway"].get("sectionName"),
+        )
+    if "httpRoute" in raw:
+        route = raw["httpRoute"]
+        gateway = route["gateway"]
+        return HttpRoute(
+            host=route["host"],
+            path=route["path"],
+            gateway=GatewayRef(
+                gateway["name"], gateway.get("namespace"), gateway.get("sectionName")
             ),
-        ),
+        )
+    raise InvalidSpec("spec.route names no router: set spec.route.ingress or spec.route.httpRoute")
+
+
+#: Without a route, only the app's own metrics exist.
+UNROUTED_METRIC_SOURCES: tuple[api.MetricSourceName, ...] = ("app",)
+
+
+def _metrics(raw: dict[str, Any], route: Route | None, defaults: Settings) -> MetricsSpec:
+    allowed = route.METRIC_SOURCES if route is not None else UNROUTED_METRIC_SOURCES
+    source = raw.get("source", allowed[0])
+    if source not in allowed:
+        raise InvalidSpec(
+            f"metrics.source {source} needs spec.route.ingress (allowed here: {', '.join(allowed)})"
+        )
+    return MetricsSpec(source, raw.get("prometheusURL", defaults.prometheus_url))
+
+
+def parse(body: dict[str, Any], defaults: Settings = DEFAULTS) -> WebService:
+    """A typed WebService from an API object (defaults applied as the API server does);
+    what the spec leaves to the operator (ingress class, Prometheus) comes from `defaults`."""
+    body = api.ROOT.apply_defaults(body)
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    for required in api.SPEC.required:
+        if not spec.get(required):
+            raise InvalidSpec(f"spec.{required} is required")
+    scaling = spec["autoscaling"]
+    canary = spec.get("canary")
+    route = _route(spec.get("route"), defaults)
+    return WebService(
+        name=meta.get("name", ""),
+        namespace=meta.get("namespace", "default"),
+        uid=meta.get("uid", ""),
+        generation=int(meta.get("generation", 0)),
+        replicas=spec["replicas"],
+        **_pod_values(spec),
+        route=route,
         autoscaling=AutoscalingSpec(
             enabled=scaling["enabled"],
             engine=scaling["engine"],
@@ -286,10 +339,7 @@ def parse(body: dict[str, Any], defaults: Settings = DEFAULTS) -> WebService:
             max_error_rate=float(scaling["maxErrorRate"]),
             scale_down_stabilization_seconds=scaling["scaleDownStabilizationSeconds"],
         ),
-        metrics=MetricsSpec(
-            source=spec["metrics"]["source"],
-            prometheus_url=spec["metrics"].get("prometheusURL", defaults.prometheus_url),
-        ),
+        metrics=_metrics(spec["metrics"], route, defaults),
         canary=None
         if canary is None
         else CanarySpec(
@@ -304,3 +354,10 @@ def parse(body: dict[str, Any], defaults: Settings = DEFAULTS) -> WebService:
             progress_deadline_seconds=canary["progressDeadlineSeconds"],
         ),
     )
+
+
+def with_pod_fields(ws: WebService, snapshot: dict[str, Any]) -> WebService:
+    """The WebService as it would be with the pod template of `snapshot` (status.stableSpec,
+    the version that serves); only the snapshot is parsed, the rest is `ws`'s."""
+    spec = api.SPEC.apply_defaults(snapshot)
+    return replace(ws, **_pod_values(spec))

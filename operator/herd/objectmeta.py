@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any
 
-from herd import api
+from herd import kinds
 from herd.model import WebService
 
 MANAGED_BY = "herd"
@@ -15,14 +14,6 @@ TRACK_LABEL = "herd.dev/track"
 REVISION_LABEL = "herd.dev/revision"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-
-
-@dataclass(frozen=True)
-class ObjectRef:
-    api_version: str
-    kind: str
-    namespace: str
-    name: str
 
 
 def canary_name(ws: WebService) -> str:
@@ -50,8 +41,7 @@ def selector_string(ws: WebService, track: str = "stable") -> str:
 
 def owner_reference(ws: WebService) -> dict[str, Any]:
     return {
-        "apiVersion": f"{api.GROUP}/{api.VERSION}",
-        "kind": api.KIND,
+        **kinds.WEBSERVICE.type_meta(),
         "name": ws.name,
         "uid": ws.uid,
         "controller": True,

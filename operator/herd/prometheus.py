@@ -1,77 +1,59 @@
-"""The one module that talks to Prometheus: instant queries over its HTTP API, async.
+"""The one module that talks to Prometheus: instant queries over its HTTP API.
 
-A query answers with exactly one of: a value, an empty result (no such series: no traffic
-yet, or a wrong selector), NaN (e.g. an error rate over zero requests), or a failure
-(Prometheus unreachable, timed out, or refused the query). Callers must treat everything but
-a value as "no data", never as zero: that mistake is behind canaries promoted on no traffic.
+Synchronous, like every loop of the operator (see docs/development.md): one urllib3 pool
+manager serves every Prometheus URL a WebService names, with a connection pool per host.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import math
-from dataclasses import dataclass
-from typing import Literal
+import time
+from typing import Any
 
-import aiohttp
+import urllib3
 
-Kind = Literal["value", "empty", "nan", "unreachable", "invalid"]
-
-
-@dataclass(frozen=True)
-class Observation:
-    kind: Kind
-    value: float | None = None
-    detail: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.kind == "value"
+from herd.observation import Observation
 
 
 class Prometheus:
-    def __init__(
-        self, url: str, timeout: float = 5.0, retries: int = 2, backoff: float = 0.5
-    ) -> None:
-        self.url = url.rstrip("/")
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
+    def __init__(self, timeout: float = 5.0, retries: int = 2, backoff: float = 0.5) -> None:
+        self._http = urllib3.PoolManager(timeout=urllib3.Timeout(total=timeout), retries=False)
         self.retries = retries
         self.backoff = backoff
-        self._session: aiohttp.ClientSession | None = None
 
-    async def query(self, promql: str) -> Observation:
+    def query(self, url: str, promql: str) -> Observation:
+        """The answer of the Prometheus at `url` to one instant query; retried with backoff
+        while it is unreachable or answers 5xx."""
+        endpoint = f"{url.rstrip('/')}/api/v1/query"
         failure = Observation("unreachable", detail="no attempt made")
         for attempt in range(self.retries + 1):
             if attempt:
-                await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+                time.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                return await self._query_once(promql)
-            except (TimeoutError, aiohttp.ClientError, OSError) as error:
+                response = self._http.request("GET", endpoint, fields={"query": promql})
+            except urllib3.exceptions.HTTPError as error:
                 failure = Observation(
-                    "unreachable", detail=f"{self.url}: {type(error).__name__}: {error}"
+                    "unreachable", detail=f"{url}: {type(error).__name__}: {error}"
                 )
+                continue
+            if response.status >= 500:
+                failure = Observation(
+                    "unreachable", detail=f"{url}: HTTP {response.status}: {response.data[:200]!r}"
+                )
+                continue
+            try:
+                return parse_response(json.loads(response.data))
+            except ValueError:
+                return Observation("invalid", detail=f"{url}: the answer is not JSON")
         return failure
 
-    async def _query_once(self, promql: str) -> Observation:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
-        async with self._session.get(
-            f"{self.url}/api/v1/query", params={"query": promql}
-        ) as response:
-            if response.status >= 500:
-                raise aiohttp.ClientResponseError(
-                    response.request_info, (), status=response.status, message=await response.text()
-                )
-            body = await response.json(content_type=None)
-        return parse_response(body)
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+    def close(self) -> None:
+        self._http.clear()
 
 
-def parse_response(body: dict) -> Observation:
-    """An Observation from the JSON of /api/v1/query (pure)."""
+def parse_response(body: dict[str, Any]) -> Observation:
+    """An Observation from the JSON of /api/v1/query."""
     if body.get("status") != "success":
         return Observation("invalid", detail=f"{body.get('errorType')}: {body.get('error')}")
     data = body.get("data", {})

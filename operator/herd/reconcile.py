@@ -1,28 +1,37 @@
-"""Reconciliation: read, call the pure core (model, render, status), apply what differs.
-
-Handlers call these with a `Kube`; nothing here decides what objects look like.
+"""Reconciliation: read, call the pure core (model, the rollout machine, desired, status), apply
+what differs. One pass per trigger, whatever the trigger (a watch event, the canary timer):
+the WebService and its children are read once, the rollout takes its turn, and the objects
+that turn asks for are applied in the same pass.
 """
 
 from __future__ import annotations
 
-import datetime
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from herd import api, model, status
-from herd import desired as render
+from herd import desired, kinds, model, status
+from herd.api_errors import ApiError
 from herd.drift import contains
-from herd.kube import ApiError, Kube, Ref
+from herd.kinds import Ref
+from herd.kube import KubeApi
 from herd.objectmeta import MANAGED_BY, MANAGED_BY_LABEL
-from herd.rollout import machine as rollout
+from herd.observation import MetricsReader
+from herd.rollout import loop as rollout
 from herd.settings import Settings
+from herd.timestamps import rfc3339
 
 log = logging.getLogger("herd.reconcile")
+
+Event = tuple[str, str, str]  # (type, reason, message)
 
 
 class TransientError(Exception):
     """The API could not be reached or was overloaded: retry later."""
+
+
+class NamespaceGone(Exception):
+    """The WebService's namespace is being deleted: stop quietly, everything goes with it."""
 
 
 @dataclass
@@ -32,15 +41,7 @@ class Outcome:
     subject: dict[str, Any] | None = None  # the WebService the events are about
     writes: int = 0
     status_changed: bool = False
-    events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
-
-
-def now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class NamespaceGone(Exception):
-    """The WebService's namespace is being deleted: stop quietly, everything goes with it."""
+    events: list[Event] = field(default_factory=list)
 
 
 def _problem(error: ApiError, obj: dict[str, Any]) -> status.Problem:
@@ -55,44 +56,31 @@ def _problem(error: ApiError, obj: dict[str, Any]) -> status.Problem:
 
 
 def _sync_child(
-    kube: Kube, want: dict[str, Any], live: dict[str, Any] | None, outcome: Outcome
+    kube: KubeApi, want: dict[str, Any], live: dict[str, Any] | None, outcome: Outcome
 ) -> dict[str, Any] | None:
     if live is not None and contains(live, want):
         return live
     applied = kube.apply(want)
     outcome.writes += 1
+    kind, name = want["kind"], want["metadata"]["name"]
     if live is not None:
-        outcome.events.append(
-            (
-                "Normal",
-                "Updated",
-                f"{want['kind']} {want['metadata']['name']} updated to the desired state",
-            )
-        )
+        outcome.events.append(("Normal", "Updated", f"{kind} {name} updated to the desired state"))
     else:
-        outcome.events.append(
-            ("Normal", "Created", f"created {want['kind']} {want['metadata']['name']}")
-        )
+        outcome.events.append(("Normal", "Created", f"created {kind} {name}"))
     return applied
 
 
-def _remove(kube: Kube, ref: render.ObjectRef, owner_uid: str, outcome: Outcome) -> None:
-    target = Ref(ref.kind, ref.namespace, ref.name)
-    live = kube.get(target)
-    if live is None:
-        return
-    owners = live["metadata"].get("ownerReferences", [])
-    # Only delete what this WebService owns: a same-named object of someone else stays.
-    if live["metadata"].get("labels", {}).get(MANAGED_BY_LABEL) != MANAGED_BY or not any(
-        o.get("uid") == owner_uid for o in owners
-    ):
-        return
-    if kube.delete(target):
-        outcome.writes += 1
-        outcome.events.append(("Normal", "Deleted", f"deleted {ref.kind} {ref.name}"))
+def _owned_by(live: dict[str, Any], owner_uid: str) -> bool:
+    """Herd made it for this WebService: a same-named object of someone else stays."""
+    meta = live["metadata"]
+    return meta.get("labels", {}).get(MANAGED_BY_LABEL) == MANAGED_BY and any(
+        o.get("uid") == owner_uid for o in meta.get("ownerReferences", [])
+    )
 
 
-def _write_status(kube: Kube, body: dict[str, Any], new: dict[str, Any], outcome: Outcome) -> None:
+def _write_status(
+    kube: KubeApi, body: dict[str, Any], new: dict[str, Any], outcome: Outcome
+) -> None:
     if status.unchanged(new, body.get("status") or {}):
         return
     meta = body["metadata"]
@@ -106,28 +94,8 @@ def _write_status(kube: Kube, body: dict[str, Any], new: dict[str, Any], outcome
     outcome.status_changed = True
 
 
-def tracks_of(
-    ws: model.WebService, body: dict[str, Any], settings: Settings
-) -> tuple[render.Tracks, rollout.State]:
-    """What the stable and canary tracks run, from the rollout state in status."""
-    previous = body.get("status") or {}
-    canary = rollout.from_status(previous.get("canary"))
-    snapshot = previous.get("stableSpec")
-    if ws.canary is None or not snapshot:
-        return render.Tracks(stable=ws), canary
-    stable = (
-        ws
-        if canary.phase == "Promoting"
-        else model.parse(model.with_pod_fields(body, snapshot), settings)
-    )
-    return render.Tracks(stable, ws if canary.active else None, canary.weight), canary
-
-
 def _stable_spec(
-    body: dict[str, Any],
-    ws: model.WebService,
-    stable_is_spec: bool,
-    deployment: dict[str, Any] | None,
+    body: dict[str, Any], ws: model.WebService, stable_is_spec: bool, deployment: dict | None
 ) -> dict[str, Any] | None:
     """The pod fields of the version that serves: the spec's, once its rollout completed."""
     _, progressing = status.rollout_conditions(ws.replicas, deployment)
@@ -136,13 +104,20 @@ def _stable_spec(
     return (body.get("status") or {}).get("stableSpec")
 
 
-def reconcile(kube: Kube, settings: Settings, namespace: str, name: str) -> Outcome:
-    """Bring one WebService's children and status to the desired state.
+def reconcile(
+    kube: KubeApi,
+    prometheus: MetricsReader,
+    settings: Settings,
+    namespace: str,
+    name: str,
+    now: float,
+) -> Outcome:
+    """Bring one WebService's rollout, children and status to the desired state.
 
     Level-triggered: whatever triggered it, it reads the WebService and every child afresh, so
     a late trigger never writes an older view of the world.
     """
-    body = kube.get(Ref(api.KIND, namespace, name))
+    body = kube.get(Ref(kinds.WEBSERVICE.kind, namespace, name))
     if body is None or body["metadata"].get("deletionTimestamp"):
         return Outcome()
     outcome = Outcome(subject=body)
@@ -152,36 +127,13 @@ def reconcile(kube: Kube, settings: Settings, namespace: str, name: str) -> Outc
         ws = model.parse(body, settings)
     except model.InvalidSpec as error:
         problem = status.Problem("InvalidSpec", str(error))
-        new_status = status.invalid(generation, problem, previous, now())
+        new_status = status.invalid(generation, problem, previous, rfc3339(now))
         outcome.events.extend(_transition_events(previous, new_status))
         _write_status(kube, body, new_status, outcome)
         return outcome
 
-    tracks, canary = tracks_of(ws, body, settings)
-    desired = render.desired(ws, tracks)
-    problems: list[status.Problem] = []
-    deployment: dict[str, Any] | None = None
     try:
-        for want in desired.objects:
-            live = kube.get(Ref.of(want))
-            try:
-                synced = _sync_child(kube, want, live, outcome)
-            except ApiError as error:
-                problems.append(_problem(error, want))
-                synced = live
-            if want["kind"] == "Deployment" and want["metadata"]["name"] == ws.name:
-                deployment = synced
-        for absent in desired.absent:
-            _remove(kube, absent, ws.uid, outcome)
-        spec_revision = render.revision_of(ws)
-        new_status = status.compute(
-            ws, desired, deployment, problems, previous, now(), canary, spec_revision
-        )
-        stable_spec = _stable_spec(body, ws, tracks.stable is ws, deployment)
-        if stable_spec is not None:
-            new_status["stableSpec"] = stable_spec
-        outcome.events.extend(_transition_events(previous, new_status))
-        _write_status(kube, body, new_status, outcome)
+        _converge(kube, prometheus, body, ws, now, outcome)
     except NamespaceGone:
         return Outcome()
     except ApiError as error:
@@ -191,11 +143,60 @@ def reconcile(kube: Kube, settings: Settings, namespace: str, name: str) -> Outc
     return outcome
 
 
+def _converge(
+    kube: KubeApi,
+    prometheus: MetricsReader,
+    body: dict[str, Any],
+    ws: model.WebService,
+    now: float,
+    outcome: Outcome,
+) -> None:
+    previous = body.get("status") or {}
+    snapshot = previous.get("stableSpec")
+    serving = model.with_pod_fields(ws, snapshot) if snapshot else None
+    revision = desired.revision_of(ws)
+    live = {ref: kube.get(ref) for ref in desired.owned(ws)}
+
+    turn = rollout.turn(prometheus, ws, serving, revision, previous, live, now)
+    if turn.record is not None:
+        kube.apply_status(ws.namespace, ws.name, {"canary": turn.record}, rollout.FIELD_MANAGER)
+        outcome.writes += 1
+    outcome.events.extend(turn.events)
+
+    tracks = desired.tracks_for(ws, serving, turn.state)
+    want = desired.desired(ws, tracks)
+    problems: list[status.Problem] = []
+    deployment: dict[str, Any] | None = None
+    for obj in want.objects:
+        ref = Ref.of(obj)
+        try:
+            synced = _sync_child(kube, obj, live.get(ref), outcome)
+        except ApiError as error:
+            problems.append(_problem(error, obj))
+            synced = live.get(ref)
+        if ref == Ref(kinds.DEPLOYMENT.kind, ws.namespace, ws.name):
+            deployment = synced
+    for ref in want.absent:
+        found = live.get(ref)
+        if found is not None and _owned_by(found, ws.uid) and kube.delete(ref):
+            outcome.writes += 1
+            outcome.events.append(("Normal", "Deleted", f"deleted {ref.kind} {ref.name}"))
+
+    new_status = status.compute(
+        ws, want, deployment, problems, previous, rfc3339(now), turn.state, revision
+    )
+    stable_spec = _stable_spec(body, ws, tracks.stable is ws, deployment)
+    if stable_spec is not None:
+        new_status["stableSpec"] = stable_spec
+    outcome.events.extend(_transition_events(previous, new_status))
+    _write_status(kube, body, new_status, outcome)
+
+
 def _condition(status_: dict[str, Any], kind: str) -> dict[str, Any]:
     return next((c for c in status_.get("conditions", []) if c["type"] == kind), {})
 
 
-def _transition_events(previous: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str, str]]:
+def _transition_events(previous: dict[str, Any], new: dict[str, Any]) -> list[Event]:
     """Events for what a user should see: becoming Ready, and each new Degraded reason."""
     events = []
     old_ready, ready = _condition(previous, "Ready"), _condition(new, "Ready")

@@ -8,7 +8,7 @@ from typing import Any
 from herd.desired import Desired
 from herd.model import WebService
 from herd.objectmeta import selector_string
-from herd.rollout import machine as rollout
+from herd.rollout import machine
 from herd.serving.tuning import ServerConfig
 
 
@@ -135,17 +135,17 @@ def merge_conditions(
     return merged
 
 
-NO_ROLLOUT = rollout.State()
+NO_ROLLOUT = machine.State()
 
 
 def canary_conditions(
-    canary: rollout.State, spec_revision: str, progressing: Condition
+    canary: machine.State, spec_revision: str, progressing: Condition
 ) -> tuple[Condition, list[Problem]]:
     """While a canary runs it is what is progressing; a rejected revision degrades the service
     until the spec changes again (or `herd retry`)."""
     if canary.active:
         return Condition("Progressing", True, f"Canary{canary.phase}", canary.message), []
-    if canary.phase in ("RolledBack", "Aborted") and canary.canary_revision == spec_revision:
+    if canary.phase in machine.REJECTED and canary.canary_revision == spec_revision:
         return progressing, [Problem(canary.phase, canary.message)]
     return progressing, []
 
@@ -157,7 +157,7 @@ def compute(
     problems: list[Problem],
     previous: dict[str, Any],
     now: str,
-    canary: rollout.State = NO_ROLLOUT,
+    canary: machine.State = NO_ROLLOUT,
     spec_revision: str = "",
 ) -> dict[str, Any]:
     """The full status of a WebService that could be rendered (the reconciler's part)."""

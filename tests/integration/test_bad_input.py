@@ -65,11 +65,41 @@ REJECTED = [
         "must be a Kubernetes quantity",
     ),
     ("health-no-slash", {**BASE, "healthPath": "healthz"}, "spec.healthPath: Invalid value"),
-    ("ingress-no-host", {**BASE, "ingress": {"path": "/"}}, "spec.ingress.host: Required value"),
+    (
+        "ingress-no-host",
+        {**BASE, "route": {"ingress": {"path": "/"}}},
+        "spec.route.ingress.host: Required value",
+    ),
     (
         "ingress-bad-host",
-        {**BASE, "ingress": {"host": "Shop_Example"}},
-        "spec.ingress.host: Invalid value",
+        {**BASE, "route": {"ingress": {"host": "Shop_Example"}}},
+        "spec.route.ingress.host: Invalid value",
+    ),
+    (
+        "two-routers",
+        {
+            **BASE,
+            "route": {
+                "ingress": {"host": "a.example.com"},
+                "httpRoute": {"host": "a.example.com", "gateway": {"name": "web"}},
+            },
+        },
+        "route names exactly one router",
+    ),
+    ("no-router", {**BASE, "route": {}}, "route names exactly one router"),
+    (
+        "gateway-fields-on-an-ingress",
+        {**BASE, "route": {"ingress": {"host": "a.example.com", "gateway": {"name": "web"}}}},
+        'unknown field "spec.route.ingress.gateway"',
+    ),
+    (
+        "nginx-metrics-without-an-ingress",
+        {
+            **BASE,
+            "route": {"httpRoute": {"host": "a.example.com", "gateway": {"name": "web"}}},
+            "metrics": {"source": "ingress-nginx"},
+        },
+        "metrics.source ingress-nginx reads the metrics of the Ingress: it needs spec.route.ingress",
     ),
     (
         "min-over-max",
@@ -138,7 +168,11 @@ DEGRADED = [
     ),
     (
         "short-keepalive",
-        {**BASE, "server": {"keepAliveSeconds": 5}, "ingress": {"host": "ka.example.com"}},
+        {
+            **BASE,
+            "server": {"keepAliveSeconds": 5},
+            "route": {"ingress": {"host": "ka.example.com"}},
+        },
         "KeepAliveTooShort",
         "clients will see 502s",
     ),

@@ -60,7 +60,9 @@ def rig(kubectl: Kubectl, tmp_path: Path) -> Iterator[Rig]:
         yield Rig(kubectl, ports["canary"], prometheus)
 
 
-def manifest(rig: Rig, image: str, steps: str, ingress: str = "{host: web.example.com}") -> str:
+def manifest(
+    rig: Rig, image: str, steps: str, route: str = "{ingress: {host: web.example.com}}"
+) -> str:
     return f"""
 apiVersion: herd.dev/v1alpha1
 kind: WebService
@@ -69,7 +71,7 @@ spec:
   image: {image}
   app: {APP}
   replicas: 4
-  ingress: {ingress}
+  route: {route}
   metrics: {{prometheusURL: "{rig.prometheus.url}"}}
   canary:
     steps: {steps}

@@ -214,7 +214,7 @@ def test_operator_runs_with_exactly_the_charts_rbac(helm, release_namespace, mod
             workload.apply(
                 "apiVersion: herd.dev/v1alpha1\nkind: WebService\n"
                 "metadata: {name: web}\nspec: {image: 'web:1', app: 'a.b:app',"
-                " replicas: 2, ingress: {host: web.example.com},"
+                " replicas: 2, route: {ingress: {host: web.example.com}},"
                 " canary: {steps: [{setWeight: 50}]}}\n"
             )
             workload.run("wait", "--for", "condition=Ready", "webservice/web", "--timeout=60s")

@@ -53,7 +53,7 @@ def test_example_gets_every_object_and_becomes_ready(herd_operator, kubectl: Kub
     service = kubectl.get("service", name)
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     ingress = kubectl.get("ingress", name)
-    assert ingress["spec"]["rules"][0]["host"] == manifest["spec"]["ingress"]["host"]
+    assert ingress["spec"]["rules"][0]["host"] == manifest["spec"]["route"]["ingress"]["host"]
     timeout = int(
         ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-read-timeout"]
     )
@@ -159,7 +159,7 @@ def test_a_child_edited_by_hand_is_restored(herd_operator, kubectl: Kubectl):
 def test_removing_the_ingress_spec_deletes_the_ingress(herd_operator, kubectl: Kubectl):
     kubectl.apply(
         SIMPLE.format(name="web", image="web:1", replicas=1)
-        + "  ingress: {host: web.example.com}\n"
+        + "  route: {ingress: {host: web.example.com}}\n"
     )
     wait_ready(kubectl, "web")
     assert kubectl.exists("ingress", "web")

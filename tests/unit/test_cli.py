@@ -11,13 +11,14 @@ import pytest
 import yaml
 
 from herd import cli
+from herd.api import PHASES
 from herd.kube import ApiError, Kube, context_namespace
+from herd.rollout import cli as rollout_cli
+from herd.rollout.machine import APPLIES_IN as ALLOWED
+from herd.rollout.machine import TERMINAL
 from herd.rollout.views import (
-    ALLOWED,
     EXIT_FAILED,
     EXIT_OK,
-    PHASES,
-    TERMINAL,
     Outcome,
     api_error_message,
     describe_step,
@@ -29,7 +30,6 @@ from herd.rollout.views import (
     intent_text,
     new_intent,
     parse_duration,
-    program_name,
     refusal,
     step_position,
     summary,
@@ -455,17 +455,14 @@ def test_api_error_message(error, message):
     assert api_error_message(error, SERVER, "patch") == message
 
 
-@pytest.mark.parametrize(
-    ("argv0", "name"),
-    [
-        ("herd", "herd"),
-        ("/work/.venv/bin/herd", "herd"),
-        ("/usr/local/bin/kubectl-herd", "kubectl herd"),
-        ("kubectl-herd", "kubectl herd"),
-    ],
-)
-def test_program_name(argv0, name):
-    assert program_name(argv0) == name
+def test_the_kubectl_plugin_has_the_rollout_commands_alone(capsys):
+    """`kubectl herd operator` or `kubectl herd crd` would make no sense: the plugin is its own
+    program, named as kubectl shows it."""
+    with pytest.raises(SystemExit):
+        rollout_cli.main(["operator"])
+    err = capsys.readouterr().err
+    assert err.startswith("usage: kubectl herd"), err
+    assert "invalid choice: 'operator'" in err
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from herd import api
-from herd.model import InvalidSpec, duration_seconds, parse, quantity
+from herd.model import InvalidSpec, duration_seconds, parse, quantity, with_pod_fields
 
 
 def body(**spec):
@@ -29,24 +29,56 @@ def test_defaults_are_those_of_the_schema():
     assert ws.server.workload == "mixed" and ws.server.worker_class == "auto"
     assert ws.server.timeout_seconds == 30 and ws.server.graceful_timeout_seconds == 30
     assert ws.autoscaling.enabled is False and ws.autoscaling.max_replicas == 10
-    assert ws.ingress is None and ws.canary is None
+    assert ws.route is None and ws.canary is None and ws.metrics.source == "app"
     assert ws.generation == 3
 
 
 def test_nested_defaults_apply_inside_present_objects():
     ws = parse(
         body(
-            ingress={"host": "shop.example.com"},
+            route={"ingress": {"host": "shop.example.com"}},
             canary={"steps": [{"setWeight": 10}, {"pause": {"duration": "1m"}}, {"pause": {}}]},
         )
     )
-    assert ws.ingress.path == "/" and ws.ingress.class_name == "nginx"
-    assert ws.ingress.max_body_size == "1m"
+    assert ws.route.path == "/" and ws.route.class_name == "nginx"
+    assert ws.route.max_body_size == "1m"
     assert ws.canary.analysis.interval_seconds == 30 and ws.canary.analysis.failure_limit == 2
     steps = ws.canary.steps
     assert steps[0].set_weight == 10
     assert steps[1].is_pause and steps[1].pause_seconds == 60
     assert steps[2].is_pause and steps[2].pause_seconds is None
+
+
+@pytest.mark.parametrize(
+    ("route", "source", "expected"),
+    [
+        (None, None, "app"),
+        ({"ingress": {"host": "a.example.com"}}, None, "app"),
+        ({"ingress": {"host": "a.example.com"}}, "ingress-nginx", "ingress-nginx"),
+        ({"httpRoute": {"host": "a.example.com", "gateway": {"name": "g"}}}, None, "app"),
+        ({"httpRoute": {"host": "a.example.com", "gateway": {"name": "g"}}}, "ingress-nginx", None),
+        (None, "ingress-nginx", None),
+    ],
+)
+def test_each_router_names_the_metric_sources_it_feeds(route, source, expected):
+    spec = {**({"route": route} if route else {}), "metrics": {"source": source} if source else {}}
+    if expected is None:
+        with pytest.raises(InvalidSpec, match="needs spec.route.ingress"):
+            parse(body(**spec))
+    else:
+        assert parse(body(**spec)).metrics.source == expected
+
+
+def test_a_route_naming_no_router_is_invalid():
+    with pytest.raises(InvalidSpec, match="names no router"):
+        parse(body(route={}))
+
+
+def test_the_stable_version_takes_only_the_pod_fields_of_its_snapshot():
+    ws = parse(body(replicas=4, server={"workers": 3}))
+    stable = with_pod_fields(ws, {"image": "shop:0", "app": "shop.old:app"})
+    assert (stable.image, stable.app, stable.replicas) == ("shop:0", "shop.old:app", 4)
+    assert stable.server.workers == 0  # the snapshot's own (defaulted) server, not the spec's
 
 
 def test_apply_defaults_never_overwrites_what_the_user_wrote():

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from herd.desired import Tracks, desired
+from herd.kinds import Ref
 from herd.model import parse
-from herd.objectmeta import REVISION_LABEL, ObjectRef
+from herd.objectmeta import REVISION_LABEL
 from herd.settings import Settings
 
 
@@ -97,10 +98,15 @@ def test_ingress_carries_tuned_timeouts_and_user_annotations_win():
     state = desired(
         ws(
             server={"timeoutSeconds": 50},
-            ingress={
-                "host": "shop.example.com",
-                "tlsSecretName": "shop-tls",
-                "annotations": {"nginx.ingress.kubernetes.io/proxy-body-size": "5m", "team": "a"},
+            route={
+                "ingress": {
+                    "host": "shop.example.com",
+                    "tlsSecretName": "shop-tls",
+                    "annotations": {
+                        "nginx.ingress.kubernetes.io/proxy-body-size": "5m",
+                        "team": "a",
+                    },
+                }
             },
         )
     )
@@ -120,7 +126,7 @@ def test_disruption_budget_only_with_a_second_pod(replicas, has_pdb):
 
 
 def test_every_object_is_owned_and_labelled():
-    for obj in desired(ws(replicas=2, ingress={"host": "a.example.com"})).objects:
+    for obj in desired(ws(replicas=2, route={"ingress": {"host": "a.example.com"}})).objects:
         meta = obj["metadata"]
         assert meta["ownerReferences"][0]["uid"] == "u1"
         assert meta["ownerReferences"][0]["controller"] is True
@@ -150,7 +156,7 @@ def test_ingress_class(written, operator_default, rendered):
     service = parse(
         {
             "metadata": {"name": "shop", "namespace": "ns", "uid": "u1"},
-            "spec": {"image": "shop:1", "app": "shop.main:app", "ingress": ingress},
+            "spec": {"image": "shop:1", "app": "shop.main:app", "route": {"ingress": ingress}},
         },
         Settings(ingress_class=operator_default),
     )
@@ -190,7 +196,7 @@ def canary_tracks(weight, **spec):
 
 
 def test_rollout_renders_a_canary_deployment_service_and_weighted_ingress():
-    stable, tracks = canary_tracks(20, replicas=4, ingress={"host": "shop.example.com"})
+    stable, tracks = canary_tracks(20, replicas=4, route={"ingress": {"host": "shop.example.com"}})
     state = desired(stable, tracks)
     names = {(o["kind"], o["metadata"]["name"]) for o in state.objects}
     assert {
@@ -221,31 +227,31 @@ def test_rollout_renders_a_canary_deployment_service_and_weighted_ingress():
         "nginx.ingress.kubernetes.io/canary-weight": "20",
     }
     assert canary_ingress["spec"]["rules"][0]["host"] == "shop.example.com"
-    assert state.canary_revision != state.revision
+    assert canary["spec"]["template"]["metadata"]["labels"][REVISION_LABEL] != state.revision
 
 
 @pytest.mark.parametrize(
-    "ingress",
+    "route",
     [
-        {"host": "shop.example.com"},
-        {"host": "shop.example.com", "gateway": {"name": "public", "namespace": "infra"}},
+        {"ingress": {"host": "shop.example.com"}},
+        {"httpRoute": {"host": "shop.example.com", "gateway": {"name": "public"}}},
     ],
 )
-def test_a_canary_at_weight_zero_gets_no_route(ingress):
+def test_a_canary_at_weight_zero_gets_no_route(route):
     """Before its first weight (pods starting) and after a rollback: no canary Ingress, no
     canary backend. A controller routes a second, non-canary Ingress for the host as its own."""
-    stable, tracks = canary_tracks(0, ingress=ingress)
+    stable, tracks = canary_tracks(0, route=route)
     state = desired(stable, tracks)
     assert "shop-canary" in {o["metadata"]["name"] for o in state.objects if o["kind"] == "Service"}
     assert not [o for o in state.objects if o["kind"] == "Ingress" and "canary" in str(o)]
-    assert ObjectRef("networking.k8s.io/v1", "Ingress", "ns", "shop-canary") in state.absent
+    assert Ref("Ingress", "ns", "shop-canary") in state.absent
     for route in (o for o in state.objects if o["kind"] == "HTTPRoute"):
         assert [b["name"] for b in route["spec"]["rules"][0]["backendRefs"]] == ["shop"]
 
 
 def test_gateway_api_routes_with_one_weighted_httproute():
     gateway = {"host": "shop.example.com", "gateway": {"name": "public", "namespace": "infra"}}
-    stable, tracks = canary_tracks(30, ingress=gateway)
+    stable, tracks = canary_tracks(30, route={"httpRoute": gateway})
     state = desired(stable, tracks)
     assert "Ingress" not in {o["kind"] for o in state.objects}
     route = by_kind(state)["HTTPRoute"]

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, replace
 
 from herd.model import AutoscalingSpec
-from herd.prometheus import Observation
+from herd.observation import Observation
 
 TOLERANCE = 0.10
 SCALE_UP_FACTOR = 2  # +100 % per period...

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from herd import api, objectmeta
+from herd import kinds, objectmeta
 from herd.metric_sources import SOURCES, Target
 from herd.model import WebService
 
@@ -18,15 +18,10 @@ def scaled_object(ws: WebService) -> dict[str, Any]:
     scaling = ws.autoscaling
     rpm = SOURCES[ws.metrics.source].requests_per_minute(Target(ws.namespace, ws.name))
     return {
-        "apiVersion": "keda.sh/v1alpha1",
-        "kind": "ScaledObject",
+        **kinds.SCALED_OBJECT.type_meta(),
         "metadata": objectmeta.metadata(ws, ws.name),
         "spec": {
-            "scaleTargetRef": {
-                "apiVersion": f"{api.GROUP}/{api.VERSION}",
-                "kind": api.KIND,
-                "name": ws.name,
-            },
+            "scaleTargetRef": {**kinds.WEBSERVICE.type_meta(), "name": ws.name},
             "minReplicaCount": scaling.min_replicas,
             "maxReplicaCount": scaling.max_replicas,
             "pollingInterval": POLLING_INTERVAL_SECONDS,

@@ -1,5 +1,5 @@
-"""The built-in autoscaler's loop body: observe, call the pure `decide`, then
-scale through the WebService's scale subresource and report in status.
+"""The built-in autoscaler's loop body: observe, call the pure `decide`, then scale through the
+WebService's scale subresource and report in status.
 
 Replicas go through the scale subresource (not the Deployment): `spec.replicas` stays the one
 number every writer agrees on (kubectl scale, the autoscaler, a GitOps tool told to ignore it),
@@ -8,8 +8,6 @@ and the reconciler keeps rendering the Deployment from it.
 
 from __future__ import annotations
 
-import asyncio
-import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,12 +18,13 @@ from herd.autoscaling.decide import (
     decide,
     with_canary_share,
 )
-from herd.kube import Kube
-from herd.metric_sources import SOURCES, Target
+from herd.kube import KubeApi
+from herd.metric_sources import SOURCES, Target, Track
 from herd.model import WebService
-from herd.prometheus import Prometheus
-from herd.rollout import machine as rollout
+from herd.observation import MetricsReader
+from herd.rollout import machine
 from herd.status import Condition, merge_conditions
+from herd.timestamps import rfc3339
 
 FIELD_MANAGER = "herd-autoscaler"
 
@@ -37,24 +36,20 @@ class ScaleOutcome:
     events: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-async def observe(prometheus: Prometheus, ws: WebService, track: str = "stable") -> Observations:
+def observe(prometheus: MetricsReader, ws: WebService, track: Track = "stable") -> Observations:
     source = SOURCES[ws.metrics.source]
-    target = Target(ws.namespace, ws.name, track)  # type: ignore[arg-type]
-    rpm, errors, saturation = await asyncio.gather(
-        prometheus.query(source.requests_per_minute(target)),
-        prometheus.query(source.error_rate(target)),
-        prometheus.query(source.saturation_error_rate(target)),
+    target = Target(ws.namespace, ws.name, track)
+    url = ws.metrics.prometheus_url
+    return Observations(
+        prometheus.query(url, source.requests_per_minute(target)),
+        prometheus.query(url, source.error_rate(target)),
+        prometheus.query(url, source.saturation_error_rate(target)),
     )
-    return Observations(rpm, errors, saturation)
 
 
 def history_of(previous: dict[str, Any]) -> tuple[Recommendation, ...]:
     kept = (previous.get("autoscaling") or {}).get("recommendations") or []
     return tuple(Recommendation(float(r["time"]), int(r["replicas"])) for r in kept)
-
-
-def _timestamp(seconds: float) -> str:
-    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def status_of(
@@ -73,27 +68,27 @@ def status_of(
         autoscaling["currentRPM"] = round(decision.rpm, 1)
     if decision.error_rate is not None:
         autoscaling["errorRate"] = round(decision.error_rate, 4)
-    last = _timestamp(now) if scaled else before.get("lastScaleTime")
+    last = rfc3339(now) if scaled else before.get("lastScaleTime")
     if last:
         autoscaling["lastScaleTime"] = last
     condition = Condition("ScalingActive", decision.active, decision.reason, decision.message)
     return {
         "autoscaling": autoscaling,
         "conditions": merge_conditions(
-            previous.get("conditions", []), (condition,), ws.generation, _timestamp(now)
+            previous.get("conditions", []), (condition,), ws.generation, rfc3339(now)
         ),
     }
 
 
-async def autoscale(
-    kube: Kube, prometheus: Prometheus, ws: WebService, previous: dict[str, Any], now: float
+def autoscale(
+    kube: KubeApi, prometheus: MetricsReader, ws: WebService, previous: dict[str, Any], now: float
 ) -> ScaleOutcome:
-    canary_weight = rollout.from_status(previous.get("canary")).weight
-    seen = with_canary_share(await observe(prometheus, ws), canary_weight)
+    canary_weight = machine.from_status(previous.get("canary")).weight
+    seen = with_canary_share(observe(prometheus, ws), canary_weight)
     decision = decide(ws.autoscaling, ws.replicas, seen, history_of(previous), now)
     outcome = ScaleOutcome(decision)
     if decision.replicas != ws.replicas:
-        await asyncio.to_thread(kube.scale, ws.namespace, ws.name, decision.replicas, FIELD_MANAGER)
+        kube.scale(ws.namespace, ws.name, decision.replicas, FIELD_MANAGER)
         outcome.scaled_from = ws.replicas
         outcome.events.append(
             (
@@ -108,5 +103,5 @@ async def autoscale(
     if not decision.active and was_active != "False":
         outcome.events.append(("Warning", decision.reason, decision.message))
     new = status_of(ws, decision, previous, now, outcome.scaled_from is not None)
-    await asyncio.to_thread(kube.apply_status, ws.namespace, ws.name, new, FIELD_MANAGER)
+    kube.apply_status(ws.namespace, ws.name, new, FIELD_MANAGER)
     return outcome

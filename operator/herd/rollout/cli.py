@@ -17,18 +17,18 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import kubernetes
 import yaml
 
+from herd import api
 from herd.kube import ApiError, Kube, context_namespace
 from herd.rollout.views import (
     EXIT_FAILED,
     EXIT_OK,
-    PHASES,
     Outcome,
     api_error_message,
     format_duration,
@@ -252,6 +252,24 @@ def cmd_intent(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run(args: argparse.Namespace) -> int:
+    """Run a parsed rollout command: its exit status, errors as one line on stderr."""
+    try:
+        return int(args.func(args))
+    except CliError as error:
+        print(f"herd: {error}", file=sys.stderr)
+        return error.code
+    except KeyboardInterrupt:  # Ctrl-C ends `status --watch`: no traceback
+        return EXIT_INTERRUPTED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`kubectl herd`, the kubectl plugin: the rollout commands alone."""
+    top = argparse.ArgumentParser(prog="kubectl herd", description=__doc__.split("\n")[0])
+    add_commands(top.add_subparsers(dest="command", required=True))
+    return run(top.parse_args(argv))
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """The cluster commands, with kubectl's connection flags on each."""
     connection = argparse.ArgumentParser(add_help=False)
@@ -279,8 +297,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     status.add_argument(
         "--wait",
         metavar="PHASE",
-        choices=PHASES,
-        help=f"exit 0 once the rollout is PHASE ({', '.join(PHASES)}); 1 if it ends in another "
+        choices=api.PHASES,
+        help=f"exit 0 once the rollout is PHASE ({', '.join(api.PHASES)}); 1 if it ends in another "
         "terminal phase or the WebService is deleted; 2 on timeout",
     )
     status.add_argument(

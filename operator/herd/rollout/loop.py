@@ -1,32 +1,34 @@
-"""The canary controller's loop body: observe the tracks and the canary's metrics, call the
-pure `herd.rollout.step`, and record the new state in `status.canary` (its own field manager).
-The reconciler then renders the objects that state asks for."""
+"""The rollout's turn in every reconcile: observe the tracks and, when an analysis is due, the
+canary's metrics; step the pure machine (`herd.rollout.machine.step`); say what to record in
+`status.canary` (under its own field manager). The reconciler then renders the objects the
+new state asks for, in the same pass."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from herd import desired as render
-from herd import model
-from herd.kube import Kube, Ref
+from herd import desired, kinds
+from herd.kinds import Ref
 from herd.metric_sources import SOURCES, Target
+from herd.model import WebService
 from herd.objectmeta import REVISION_LABEL, canary_name
-from herd.prometheus import Prometheus
-from herd.rollout import machine as rollout
-from herd.settings import Settings
+from herd.observation import MetricsReader
+from herd.rollout import machine
 
 FIELD_MANAGER = "herd-canary"
 
 
-@dataclass
-class CanaryOutcome:
-    changed: bool = False
-    events: list[tuple[str, str, str]] = field(default_factory=list)
+@dataclass(frozen=True)
+class Turn:
+    state: machine.State  # what the objects are rendered for
+    events: list[machine.Event] = field(default_factory=list)
+    record: dict[str, Any] | None = None  # status.canary to write; None: nothing new
 
 
-def _runs(deployment: dict[str, Any] | None, revision: str, replicas: int | None = None) -> bool:
+def deployment_runs(
+    deployment: dict[str, Any] | None, revision: str, replicas: int | None = None
+) -> bool:
     """The Deployment runs `revision` on all its replicas, fully rolled out and ready."""
     if deployment is None:
         return False
@@ -42,76 +44,73 @@ def _runs(deployment: dict[str, Any] | None, revision: str, replicas: int | None
     )
 
 
-def _intent(previous: dict[str, Any], state: rollout.State) -> rollout.Intent | None:
+def _intent(previous: dict[str, Any], state: machine.State) -> machine.Intent | None:
     intent = previous.get("intent") or {}
     if not intent.get("id") or intent["id"] == state.handled_intent:
         return None
-    return rollout.Intent(intent["action"], intent["id"])
+    return machine.Intent(intent["action"], intent["id"])
 
 
-async def analyze(prometheus: Prometheus, ws: model.WebService) -> rollout.Verdict:
+def analyze(prometheus: MetricsReader, ws: WebService) -> machine.Verdict:
     assert ws.canary is not None
     source = SOURCES[ws.metrics.source]
     target = Target(ws.namespace, ws.name, "canary", f"{ws.canary.analysis.interval_seconds}s")
-    requests, errors, p99 = await asyncio.gather(
-        prometheus.query(source.request_count(target)),
-        prometheus.query(source.error_rate(target)),
-        prometheus.query(source.p99_latency_seconds(target)),
+    url = ws.metrics.prometheus_url
+    return machine.judge(
+        ws.canary.analysis,
+        prometheus.query(url, source.request_count(target)),
+        prometheus.query(url, source.error_rate(target)),
+        prometheus.query(url, source.p99_latency_seconds(target)),
     )
-    return rollout.judge(ws.canary.analysis, requests, errors, p99)
 
 
-async def progress(
-    kube: Kube, prometheus: Prometheus, settings: Settings, body: dict[str, Any], now: float
-) -> CanaryOutcome:
-    ws = model.parse(body, settings)
-    previous = body.get("status") or {}
-    snapshot = previous.get("stableSpec")
-    if ws.canary is None or not snapshot:
-        return CanaryOutcome()  # no canary wanted, or nothing serves yet to compare against
-    stable = model.parse(model.with_pod_fields(body, snapshot), settings)
-    canary_revision, stable_revision = render.revision_of(ws), render.revision_of(stable)
-    state = rollout.from_status(previous.get("canary"))
+def _record(ws: WebService, state: machine.State) -> dict[str, Any]:
+    return {**machine.to_status(state), "observedGeneration": ws.generation}
+
+
+def turn(
+    prometheus: MetricsReader,
+    ws: WebService,
+    serving: WebService | None,
+    revision: str,
+    previous: dict[str, Any],
+    live: dict[Ref, dict[str, Any] | None],
+    now: float,
+) -> Turn:
+    """One step of the rollout of `ws` (whose pod template hashes to `revision`) against
+    `serving`, the version status.stableSpec says serves; `live` holds the objects as read."""
+    state = machine.from_status(previous.get("canary"))
+    if ws.canary is None or serving is None:
+        return Turn(state)  # no canary wanted, or nothing serves yet to compare against
     seen_generation = (previous.get("canary") or {}).get("observedGeneration")
+    # Say which spec this status describes, even when nothing moves: `herd status --wait` must
+    # not take an old phase for the new spec.
+    stale = state.phase is not None and seen_generation != ws.generation
+    stable_revision = desired.revision_of(serving)
     intent = _intent(previous, state)
     if (
         not state.active
         and intent is None
-        and (canary_revision == stable_revision or state.canary_revision == canary_revision)
+        and (revision == stable_revision or state.canary_revision == revision)
     ):
-        # Nothing to roll out, or this revision was already decided. Still say which spec this
-        # status describes: `herd status --wait` must not take an old phase for the new spec.
-        if state.phase is not None and seen_generation != ws.generation:
-            await _write(kube, ws, state)
-        return CanaryOutcome()
+        return Turn(state, record=_record(ws, state) if stale else None)
 
-    stable_deployment, canary_deployment = await asyncio.gather(
-        asyncio.to_thread(kube.get, Ref("Deployment", ws.namespace, ws.name)),
-        asyncio.to_thread(kube.get, Ref("Deployment", ws.namespace, canary_name(ws))),
-    )
-    verdict = await analyze(prometheus, ws) if rollout.analysis_due(ws.canary, state, now) else None
-    world = rollout.World(
+    def deployment(name: str) -> dict[str, Any] | None:
+        return live.get(Ref(kinds.DEPLOYMENT.kind, ws.namespace, name))
+
+    due = machine.analysis_due(ws.canary, state, now)
+    world = machine.World(
         now=now,
-        canary_revision=canary_revision,
+        canary_revision=revision,
         stable_revision=stable_revision,
-        canary_ready=_runs(
-            canary_deployment, canary_revision, rollout.canary_replicas(ws.replicas, state.weight)
+        canary_ready=deployment_runs(
+            deployment(canary_name(ws)),
+            revision,
+            machine.canary_replicas(ws.replicas, state.weight),
         ),
-        stable_promoted=_runs(stable_deployment, canary_revision),
-        verdict=verdict,
+        stable_promoted=deployment_runs(deployment(ws.name), revision),
+        verdict=analyze(prometheus, ws) if due else None,
         intent=intent,
     )
-    new, events = rollout.step(ws.canary, state, world)
-    if new == state:
-        if seen_generation != ws.generation:
-            await _write(kube, ws, new)
-        return CanaryOutcome()
-    await _write(kube, ws, new)
-    return CanaryOutcome(True, events)
-
-
-async def _write(kube: Kube, ws: model.WebService, state: rollout.State) -> None:
-    canary = {**rollout.to_status(state), "observedGeneration": ws.generation}
-    await asyncio.to_thread(
-        kube.apply_status, ws.namespace, ws.name, {"canary": canary}, FIELD_MANAGER
-    )
+    new, events = machine.step(ws.canary, state, world)
+    return Turn(new, events, _record(ws, new) if new != state or stale else None)

@@ -2,24 +2,34 @@
 -> (next state, events). All state lives in `status.canary`, so a restarted operator resumes
 exactly where it was.
 
-Phases: Progressing (walking the steps), Paused (an indefinite pause step, a `herd pause`, or
-too many inconclusive checks), Promoting (the stable Deployment takes the new template),
-then Succeeded; or RolledBack (failed checks, progress deadline) or Aborted (`herd abort`).
+The phases and intent actions are the API's (`herd.api.Phase`, `herd.api.IntentAction`);
+`APPLIES_IN` says which intent acts in which phase, for this machine and the CLI alike.
 """
 
 from __future__ import annotations
 
-import datetime
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from herd.api import IntentAction, Phase
 from herd.model import AnalysisSpec, CanarySpec
-from herd.prometheus import Observation
+from herd.observation import Observation
+from herd.timestamps import rfc3339, seconds
 
-Phase = Literal["Progressing", "Paused", "Promoting", "Succeeded", "RolledBack", "Aborted"]
-ACTIVE: frozenset[str] = frozenset({"Progressing", "Paused", "Promoting"})
-TERMINAL: frozenset[str] = frozenset({"Succeeded", "RolledBack", "Aborted"})
+ACTIVE: frozenset[Phase] = frozenset({"Progressing", "Paused", "Promoting"})
+#: Ended without promoting: the revision was rejected, until the spec changes or `herd retry`.
+REJECTED: frozenset[Phase] = frozenset({"RolledBack", "Aborted"})
+TERMINAL: frozenset[Phase] = frozenset({"Succeeded", *REJECTED})
+#: The phases in which each intent acts; in any other it is ignored with an event.
+APPLIES_IN: dict[IntentAction, frozenset[Phase]] = {
+    "promote": frozenset({"Progressing", "Paused"}),
+    "promote-full": frozenset({"Progressing", "Paused"}),
+    "abort": ACTIVE,
+    "pause": frozenset({"Progressing"}),
+    "resume": frozenset({"Paused"}),
+    "retry": REJECTED,
+}
 #: Consecutive inconclusive checks (no traffic, NaN, too few requests) that pause a rollout:
 #: no data is never a pass, and waiting forever silently is no answer either.
 INCONCLUSIVE_LIMIT = 3
@@ -39,7 +49,7 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Intent:
-    action: Literal["promote", "promote-full", "abort", "retry", "pause", "resume"]
+    action: IntentAction
     id: str
 
 
@@ -185,15 +195,19 @@ def _apply_intent(spec: CanarySpec, state: State, world: World) -> tuple[State, 
     intent = world.intent
     assert intent is not None
     state = replace(state, handled_intent=intent.id)
-    if intent.action == "retry" and state.phase in ("RolledBack", "Aborted"):
+    if state.phase not in APPLIES_IN[intent.action]:
+        if not state.active:
+            return state, [("Warning", "IntentIgnored", f"{intent.action}: no rollout in progress")]
+        return state, [
+            ("Warning", "IntentIgnored", f"{intent.action} does not apply in phase {state.phase}")
+        ]
+    if intent.action == "retry":
         return _start(spec, world, intent.id), [("Normal", "Retrying", "rollout restarted")]
-    if not state.active:
-        return state, [("Warning", "IntentIgnored", f"{intent.action}: no rollout in progress")]
     if intent.action == "abort":
         return _end(state, "Aborted", "aborted by herd abort"), [
             ("Warning", "Aborted", "rollout aborted: traffic back on the stable version")
         ]
-    if intent.action == "promote-full" and state.phase != "Promoting":
+    if intent.action == "promote-full":
         return replace(
             state,
             phase="Promoting",
@@ -202,27 +216,19 @@ def _apply_intent(spec: CanarySpec, state: State, world: World) -> tuple[State, 
             last_progress=world.now,
             message="promoted (full): skipping the steps",
         ), [("Normal", "Promoting", "herd promote --full: promoting")]
-    if intent.action == "promote" and state.phase in ("Progressing", "Paused"):
+    if intent.action == "promote":
         state = replace(state, phase="Progressing", paused_reason="", inconclusive_checks=0)
         return _advance(spec, state, world.now), [("Normal", "Promoted", "moved to the next step")]
-    if intent.action == "pause" and state.phase == "Progressing":
+    if intent.action == "pause":
         return replace(state, phase="Paused", paused_reason="paused by herd pause"), [
             ("Normal", "Paused", "paused by herd pause")
         ]
-    if intent.action == "resume" and state.phase == "Paused":
-        resumed = replace(
-            state,
-            phase="Progressing",
-            paused_reason="",
-            inconclusive_checks=0,
-            last_progress=world.now,
-        )
-        if spec.steps[state.step_index].is_pause and state.paused_reason == WAITING_FOR_PROMOTE:
-            resumed = _advance(spec, resumed, world.now)
-        return resumed, [("Normal", "Resumed", "rollout resumed")]
-    return state, [
-        ("Warning", "IntentIgnored", f"{intent.action} does not apply in phase {state.phase}")
-    ]
+    resumed = replace(
+        state, phase="Progressing", paused_reason="", inconclusive_checks=0, last_progress=world.now
+    )
+    if spec.steps[state.step_index].is_pause and state.paused_reason == WAITING_FOR_PROMOTE:
+        resumed = _advance(spec, resumed, world.now)
+    return resumed, [("Normal", "Resumed", "rollout resumed")]
 
 
 def step(spec: CanarySpec, state: State, world: World) -> tuple[State, list[Event]]:
@@ -318,14 +324,6 @@ def step(spec: CanarySpec, state: State, world: World) -> tuple[State, list[Even
     return state, events
 
 
-def _time(seconds: float) -> str:
-    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _seconds(text: str | None) -> float:
-    return datetime.datetime.fromisoformat(text).timestamp() if text else 0.0
-
-
 #: status.canary field <-> State attribute, for the times stored as RFC 3339.
 _TIMES = {
     "startTime": "start_time",
@@ -352,10 +350,10 @@ _PLAIN = {
 def to_status(state: State) -> dict[str, Any]:
     out: dict[str, Any] = {key: getattr(state, attr) for key, attr in _PLAIN.items()}
     out.update(
-        {key: _time(getattr(state, attr)) for key, attr in _TIMES.items() if getattr(state, attr)}
+        {key: rfc3339(getattr(state, attr)) for key, attr in _TIMES.items() if getattr(state, attr)}
     )
     if state.last_analysis:
-        out["lastAnalysis"] = {**state.last_analysis, "time": _time(state.last_analysis["time"])}
+        out["lastAnalysis"] = {**state.last_analysis, "time": rfc3339(state.last_analysis["time"])}
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -363,9 +361,9 @@ def from_status(status: dict[str, Any] | None) -> State:
     if not status:
         return State()
     values: dict[str, Any] = {attr: status[key] for key, attr in _PLAIN.items() if key in status}
-    values.update({attr: _seconds(status.get(key)) for key, attr in _TIMES.items()})
+    values.update({attr: seconds(status.get(key)) for key, attr in _TIMES.items()})
     if status.get("lastAnalysis"):
         analysis = dict(status["lastAnalysis"])
-        analysis["time"] = _seconds(analysis.get("time"))
+        analysis["time"] = seconds(analysis.get("time"))
         values["last_analysis"] = analysis
     return State(**values)

@@ -9,30 +9,18 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import yaml
 
-from herd import model
-from herd.kube import ApiError
+from herd import api, model
+from herd.api_errors import ApiError
+from herd.rollout.machine import APPLIES_IN, TERMINAL
+from herd.timestamps import rfc3339
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # an error, a refused request, or a rollout that ended otherwise than awaited
-
-PHASES = ("Progressing", "Paused", "Promoting", "Succeeded", "RolledBack", "Aborted")
-TERMINAL = frozenset({"Succeeded", "RolledBack", "Aborted"})
-
-#: action -> the phases in which asking for it makes sense. A phase this CLI does not know (a
-#: newer controller) is let through: the controller judges; this only spares obvious mistakes.
-ALLOWED: dict[str, frozenset[str]] = {
-    "promote": frozenset({"Progressing", "Paused"}),
-    "promote-full": frozenset({"Progressing", "Paused"}),
-    "abort": frozenset({"Progressing", "Paused", "Promoting"}),
-    "pause": frozenset({"Progressing"}),
-    "resume": frozenset({"Paused"}),
-    "retry": frozenset({"RolledBack", "Aborted"}),
-}
 
 _LABEL_WIDTH = len("Last request:  ")  # the longest label of the status view
 
@@ -308,7 +296,7 @@ def view(ws: dict[str, Any], output: str) -> str:
 
 def refusal(action: str, phase: str | None) -> str | None:
     """Why `action` makes no sense in `phase` (None: no rollout has ever run), or None."""
-    if phase in ALLOWED[action] or (phase is not None and phase not in PHASES):
+    if phase in APPLIES_IN[action] or (phase is not None and phase not in api.PHASES):
         return None
     if action == "retry":
         if phase is None:
@@ -355,7 +343,7 @@ def new_intent(action: str, intent_id: str, now: datetime, by: str) -> dict[str,
     return {
         "action": action,
         "id": intent_id,
-        "requestedAt": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "requestedAt": rfc3339(now.timestamp()),
         "by": by,
     }
 
@@ -385,8 +373,3 @@ def api_error_message(error: ApiError, server: str, needs: str) -> str:
     else:
         message = f"the Kubernetes API answered {error.status} {error.reason}: {error.message}"
     return " ".join(message.split())  # the client's own errors span lines
-
-
-def program_name(argv0: str) -> str:
-    """`kubectl herd` when run by kubectl as the plugin kubectl-herd, so usage reads right."""
-    return "kubectl herd" if argv0.rsplit("/", 1)[-1] == "kubectl-herd" else "herd"

@@ -6,21 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from herd import objectmeta
-from herd.model import IngressSpec, WebService
-from herd.objectmeta import ObjectRef, canary_name
+from herd import kinds, objectmeta
+from herd.kinds import Ref
+from herd.model import HttpRoute, WebService
+from herd.objectmeta import canary_name
 from herd.serving.tuning import ServerConfig
 
 
 def http_route(
-    ws: WebService, route: IngressSpec, config: ServerConfig, canary_weight: int | None
+    ws: WebService, route: HttpRoute, config: ServerConfig, canary_weight: int | None
 ) -> dict[str, Any]:
-    assert route.gateway is not None
-    parent: dict[str, Any] = {
-        "group": "gateway.networking.k8s.io",
-        "kind": "Gateway",
-        "name": route.gateway.name,
-    }
+    gateway = kinds.HTTP_ROUTE.group
+    parent: dict[str, Any] = {"group": gateway, "kind": "Gateway", "name": route.gateway.name}
     if route.gateway.namespace:
         parent["namespace"] = route.gateway.namespace
     if route.gateway.section_name:
@@ -31,8 +28,7 @@ def http_route(
     if canary_weight is not None:
         backends.append({"name": canary_name(ws), "port": ws.port, "weight": canary_weight})
     return {
-        "apiVersion": "gateway.networking.k8s.io/v1",
-        "kind": "HTTPRoute",
+        **kinds.HTTP_ROUTE.type_meta(),
         "metadata": objectmeta.metadata(ws, ws.name),
         "spec": {
             "parentRefs": [parent],
@@ -49,14 +45,14 @@ def http_route(
     }
 
 
-class GatewayApiRouter:
+class GatewayRouter:
     def objects(
-        self, ws: WebService, route: IngressSpec, config: ServerConfig, canary_weight: int | None
+        self, ws: WebService, route: HttpRoute, config: ServerConfig, canary_weight: int | None
     ) -> list[dict[str, Any]]:
         return [http_route(ws, route, config, canary_weight)]
 
-    def absent(self, ws: WebService, canary: bool) -> list[ObjectRef]:
-        return [
-            ObjectRef("networking.k8s.io/v1", "Ingress", ws.namespace, name)
-            for name in (ws.name, canary_name(ws))
-        ]
+    def owned(self, ws: WebService) -> list[Ref]:
+        return [Ref(kinds.HTTP_ROUTE.kind, ws.namespace, ws.name)]
+
+    def url(self, route: HttpRoute) -> str:
+        return f"http://{route.host}{route.path}"

@@ -3,7 +3,7 @@ and during a rollout a canary Ingress for the same host and path.
 
 The canary Ingress follows ingress-nginx's canary rules: only one canary Ingress per rule, and
 it ignores most of its own annotations. It exists only while the canary has traffic (a weight
-above 0, see render.desired): a second Ingress for the same host and path that is not marked
+above 0, see herd.desired): a second Ingress for the same host and path that is not marked
 canary is an ordinary route, and a controller serves it beside the main one (Traefik did, with
 503s while its pods started)."""
 
@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from herd import objectmeta
-from herd.model import IngressSpec, WebService
-from herd.objectmeta import ObjectRef, canary_name
+from herd import kinds, objectmeta
+from herd.kinds import Ref
+from herd.model import IngressRoute, WebService
+from herd.objectmeta import canary_name
 from herd.serving.tuning import ServerConfig
 
 PREFIX = "nginx.ingress.kubernetes.io/"
 
 
-def annotations(route: IngressSpec, config: ServerConfig) -> dict[str, str]:
+def annotations(route: IngressRoute, config: ServerConfig) -> dict[str, str]:
     """Herd's annotations (timeouts above the app's, the body size), then the user's on top."""
     derived = {
         PREFIX + "proxy-read-timeout": str(config.ingress_read_timeout_seconds),
@@ -30,7 +31,7 @@ def annotations(route: IngressSpec, config: ServerConfig) -> dict[str, str]:
 
 
 def _ingress(
-    ws: WebService, route: IngressSpec, name: str, service: str, track: str, notes: dict[str, str]
+    ws: WebService, route: IngressRoute, name: str, service: str, track: str, notes: dict[str, str]
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "rules": [
@@ -53,39 +54,34 @@ def _ingress(
     if route.tls_secret_name:
         spec["tls"] = [{"hosts": [route.host], "secretName": route.tls_secret_name}]
     return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
+        **kinds.INGRESS.type_meta(),
         "metadata": objectmeta.metadata(ws, name, track, annotations=notes),
         "spec": spec,
     }
 
 
-def ingress(ws: WebService, route: IngressSpec, config: ServerConfig) -> dict[str, Any]:
+def ingress(ws: WebService, route: IngressRoute, config: ServerConfig) -> dict[str, Any]:
     return _ingress(ws, route, ws.name, ws.name, "stable", annotations(route, config))
 
 
-def canary_ingress(ws: WebService, route: IngressSpec, weight: int) -> dict[str, Any]:
+def canary_ingress(ws: WebService, route: IngressRoute, weight: int) -> dict[str, Any]:
     notes = {PREFIX + "canary": "true", PREFIX + "canary-weight": str(weight)}
     name = canary_name(ws)
     return _ingress(ws, route, name, name, "canary", notes)
 
 
-def url(route: IngressSpec) -> str:
-    scheme = "https" if route.tls_secret_name else "http"
-    return f"{scheme}://{route.host}{route.path}"
-
-
-class IngressNginxRouter:
+class NginxRouter:
     def objects(
-        self, ws: WebService, route: IngressSpec, config: ServerConfig, canary_weight: int | None
+        self, ws: WebService, route: IngressRoute, config: ServerConfig, canary_weight: int | None
     ) -> list[dict[str, Any]]:
         objects = [ingress(ws, route, config)]
         if canary_weight is not None:
             objects.append(canary_ingress(ws, route, canary_weight))
         return objects
 
-    def absent(self, ws: WebService, canary: bool) -> list[ObjectRef]:
-        gone = [ObjectRef("gateway.networking.k8s.io/v1", "HTTPRoute", ws.namespace, ws.name)]
-        if not canary:
-            gone.append(ObjectRef("networking.k8s.io/v1", "Ingress", ws.namespace, canary_name(ws)))
-        return gone
+    def owned(self, ws: WebService) -> list[Ref]:
+        return [Ref(kinds.INGRESS.kind, ws.namespace, name) for name in (ws.name, canary_name(ws))]
+
+    def url(self, route: IngressRoute) -> str:
+        scheme = "https" if route.tls_secret_name else "http"
+        return f"{scheme}://{route.host}{route.path}"

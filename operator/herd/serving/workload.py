@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from herd import objectmeta
+from herd import kinds, objectmeta
 from herd.model import WebService
 from herd.serving.tuning import PRE_STOP_SLEEP_SECONDS, ServerConfig
 
@@ -163,6 +163,14 @@ def pod_template(ws: WebService, config: ServerConfig, track: str = "stable") ->
     }
 
 
+def revision(
+    ws: WebService, config: ServerConfig, stable_template: dict[str, Any] | None = None
+) -> str:
+    """The version's revision: the hash of its pod template as the stable track has it, so
+    a version keeps its revision whichever track runs it."""
+    return objectmeta.revision(stable_template or pod_template(ws, config))
+
+
 def deployment(
     ws: WebService,
     config: ServerConfig,
@@ -171,12 +179,12 @@ def deployment(
     track: str = "stable",
 ) -> dict[str, Any]:
     template = pod_template(ws, config, track)
-    # One revision per version, whichever track runs it: hash the template as stable has it.
-    revision = objectmeta.revision(pod_template(ws, config) if track != "stable" else template)
-    template["metadata"]["labels"][objectmeta.REVISION_LABEL] = revision
+    stable_template = template if track == "stable" else None
+    template["metadata"]["labels"][objectmeta.REVISION_LABEL] = revision(
+        ws, config, stable_template
+    )
     return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
+        **kinds.DEPLOYMENT.type_meta(),
         "metadata": objectmeta.metadata(ws, name or ws.name, track),
         "spec": {
             "replicas": replicas,
@@ -199,8 +207,7 @@ def deployment(
 
 def service(ws: WebService, name: str | None = None, track: str = "stable") -> dict[str, Any]:
     return {
-        "apiVersion": "v1",
-        "kind": "Service",
+        **kinds.SERVICE.type_meta(),
         "metadata": objectmeta.metadata(ws, name or ws.name, track),
         "spec": {
             "type": "ClusterIP",
@@ -220,8 +227,7 @@ def service(ws: WebService, name: str | None = None, track: str = "stable") -> d
 
 def pod_disruption_budget(ws: WebService) -> dict[str, Any]:
     return {
-        "apiVersion": "policy/v1",
-        "kind": "PodDisruptionBudget",
+        **kinds.POD_DISRUPTION_BUDGET.type_meta(),
         "metadata": objectmeta.metadata(ws, ws.name),
         "spec": {
             "maxUnavailable": 1,

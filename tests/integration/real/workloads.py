@@ -26,9 +26,11 @@ def webservice(
     canary: dict | None = None,
     autoscaling: dict | None = None,
 ) -> str:
-    ingress: dict = {"host": host(namespace)}
+    route: dict = {"host": host(namespace)}
     if router == "gateway":
-        ingress["gateway"] = real_node.GATEWAY
+        route = {"httpRoute": {**route, "gateway": real_node.GATEWAY}}
+    else:
+        route = {"ingress": route}
     spec: dict = {
         "image": image,
         "app": "herd_examples.flask_app:app",
@@ -39,7 +41,7 @@ def webservice(
             "limits": {"cpu": "500m", "memory": "256Mi"},
         },
         "server": {"workload": "io", "workers": 1, "threads": 8},
-        "ingress": ingress,
+        "route": route,
         "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
     }
     if canary is not None:

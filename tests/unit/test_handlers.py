@@ -1,0 +1,55 @@
+"""What the operator registers with kopf, and the kopf internals Herd relies on."""
+
+import inspect
+
+import kopf
+import pytest
+from kopf._core.intents import registries
+
+from herd import handlers, kinds
+from herd.kopf_compat import KopfInternalsChanged, timers_without_finalizers
+from herd.settings import Settings
+
+
+def _registered(settings: Settings) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    handlers.register(settings, registry)
+    return registry
+
+
+def test_timers_put_no_finalizer_on_webservices():
+    """A finalizer would make deleting a namespace hang wherever the operator cannot see the
+    deletion through (tests/integration/test_chart.py deletes one in namespaced mode)."""
+    registry = _registered(Settings(autoscale_interval=15, canary_interval=5))
+    timers = registry._spawning.get_all_handlers()
+    assert sorted((t.id, t.interval) for t in timers) == [("autoscale", 15), ("canary", 5)]
+    assert not any(t.requires_finalizer for t in timers)
+
+
+def test_kopf_still_decides_timer_finalizers_from_the_field_herd_clears():
+    """kopf_compat rewrites `_spawning._handlers`; kopf must still read `requires_finalizer`
+    from there, or a kopf upgrade silently brings the finalizer back."""
+    source = inspect.getsource(registries.SpawningRegistry.requires_finalizer)
+    assert "self._handlers" in source and "handler.requires_finalizer" in source
+
+
+def test_changed_internals_fail_loudly():
+    class Elsewhere:
+        pass
+
+    with pytest.raises(KopfInternalsChanged):
+        timers_without_finalizers(Elsewhere())  # type: ignore[arg-type]
+
+
+def test_every_child_kind_is_watched():
+    """A child deleted by hand comes back on its own watch event, ScaledObjects included."""
+    registry = _registered(Settings())
+    watched = {h.id for h in registry._watching.get_all_handlers()}
+    assert watched == {f"child-{kind.plural}" for kind in kinds.CHILDREN}
+
+
+def test_importing_the_module_registers_everything_for_kopf_run():
+    default = kopf.get_default_registry()
+    assert {h.id for h in default._spawning.get_all_handlers()} == {"autoscale", "canary"}
+    assert len(default._watching.get_all_handlers()) == len(kinds.CHILDREN)
+    assert default._changing.get_all_handlers()
