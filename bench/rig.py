@@ -1,5 +1,5 @@
 """The rig the operator benchmarks share (bench/autoscale, bench/canary, bench/reconcile), built
-from the integration tests' support code rather than a copy of it:
+from the harness the integration tests use too (bench/harness), not a copy of it:
 
 - the local control plane, started only if it is not running (and then stopped again);
 - a namespace of the bench's own, watched by an operator process of its own started with
@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.harness import cluster as local
+from bench.harness import operator as herd_operator
+from bench.harness import prometheus as prom
+from bench.harness.appservers import HerdServer, free_port, gunicorn_args, herd_server
+from bench.harness.load import hey
 from herd.kube import Kube, Ref
-from tests.dataplane.support import HerdServer, free_port, gunicorn_args, herd_server
-from tests.support import cluster as local
-from tests.support import operator as herd_operator
-from tests.support import prometheus as prom
-from tests.support.load import hey
 
 APP = "herd_examples.flask_app:app"
 #: Seconds between two polls of the API server and Prometheus while a bench waits for a change.

@@ -89,7 +89,7 @@ def measure(planned: Planned, settings: Settings, workdir: Path) -> load.Measure
             )
             spread = worker_spread(before, worker_counts(server))
         measurement = load.parse_measurement(output)
-    # support's helpers report a failed start (or unreadable wrk output) with pytest.fail.
+    # bench.harness's helpers report a failed start (or unreadable wrk output) with pytest.fail.
     except (pytest.fail.Exception, subprocess.SubprocessError, OSError) as error:
         return load.Measurement.failed(str(error))
     return replace(

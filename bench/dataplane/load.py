@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.dataplane import support
+from bench.harness import appservers, nginx_wrk
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def wrk_command(
     ]
     if script is not None:
         command += ["-s", str(script)]
-    return [*command, f"http://{support.LOOPBACK}:{port}{workload.paths[0]}"]
+    return [*command, f"http://{appservers.LOOPBACK}:{port}{workload.paths[0]}"]
 
 
 def run_wrk(
@@ -121,7 +121,7 @@ def latency_percentiles_ms(output: str) -> dict[int, float]:
 
 
 def parse_measurement(output: str) -> Measurement:
-    result = support.parse_wrk(output)
+    result = nginx_wrk.parse_wrk(output)
     # wrk prints a distribution of zeros when nothing completed: no latency to report then.
     percentiles = (
         latency_percentiles_ms(output) if result.requests else {50: math.nan, 99: math.nan}

@@ -1,4 +1,4 @@
-"""App servers pinned to CPUs, started and stopped with tests/dataplane/support's helpers."""
+"""App servers pinned to CPUs, started and stopped with bench/harness/appservers' helpers."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.harness import appservers
 from herd_runtime.multiproc import merged_values
-from tests.dataplane import support
 
 #: The sample counting every answered request, in each worker's counter file.
 _REQUESTS_SAMPLE = "http_requests_total"
@@ -34,24 +34,26 @@ def cpu_sets(cpus: int) -> tuple[str, str | None]:
 def on_loopback(args: Sequence[str], port: int) -> list[str]:
     """The operator binds every interface of the pod; the bench listens on loopback only."""
     at = list(args).index("--bind") + 1
-    return [*args[:at], f"{support.LOOPBACK}:{port}", *args[at + 1 :]]
+    return [*args[:at], f"{appservers.LOOPBACK}:{port}", *args[at + 1 :]]
 
 
 @contextmanager
-def pinned_server(args: Sequence[str], cores: str, workdir: Path) -> Iterator[support.HerdServer]:
+def pinned_server(
+    args: Sequence[str], cores: str, workdir: Path
+) -> Iterator[appservers.HerdServer]:
     """herd-serve with `args` under `taskset -c cores` (affinity is inherited by gunicorn's
     workers), healthy on a free loopback port; stopped, with its process group, on exit.
-    Like support.start_herd_server, which has no way to prefix the command."""
-    port = support.free_port()
-    metrics_port = support.free_port()
+    Like appservers.start_herd_server, which has no way to prefix the command."""
+    port = appservers.free_port()
+    metrics_port = appservers.free_port()
     metrics_dir = workdir / f"metrics-{port}"
     metrics_dir.mkdir()
-    env = support.herd_env(metrics_dir, metrics_port)
+    env = appservers.herd_env(metrics_dir, metrics_port)
     for name in _IGNORED_ENV:
         env.pop(name, None)
-    command = ["taskset", "-c", cores, str(support.HERD_SERVE), *on_loopback(args, port)]
-    process = support.start_process(command, workdir / f"server-{port}.log", env=env)
-    server = support.HerdServer(process, port, metrics_port, metrics_dir)
+    command = ["taskset", "-c", cores, str(appservers.HERD_SERVE), *on_loopback(args, port)]
+    process = appservers.start_process(command, workdir / f"server-{port}.log", env=env)
+    server = appservers.HerdServer(process, port, metrics_port, metrics_dir)
     try:
         server.wait_healthy()
         yield server
@@ -59,10 +61,10 @@ def pinned_server(args: Sequence[str], cores: str, workdir: Path) -> Iterator[su
         process.stop()
 
 
-def drain(server: support.HerdServer, timeout: float = 60) -> None:
+def drain(server: appservers.HerdServer, timeout: float = 60) -> None:
     """Waits for one health check: it queues behind requests a finished wrk left unanswered
     (a single sync worker has 256 × 50 ms of them), so the next run starts on an idle server."""
-    support.get(server.port, "/healthz", timeout=timeout)
+    appservers.get(server.port, "/healthz", timeout=timeout)
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ class WorkerSpread:
     restarts: int
 
 
-def worker_counts(server: support.HerdServer) -> WorkerCounts:
+def worker_counts(server: appservers.HerdServer) -> WorkerCounts:
     requests = {}
     for path in server.multiproc_dir.glob("counter_*.db"):
         try:

@@ -11,10 +11,10 @@ import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
+from bench.harness import appservers
 from herd import model
 from herd.serving import tuning
 from herd.serving.workload import server_args
-from tests.dataplane import support
 
 DEFAULTS = "gunicorn defaults"
 HERD_AUTO = "Herd auto"
@@ -109,11 +109,11 @@ def herd_setup(app: App, workload: str, cpus: int, server: dict[str, Any]) -> Se
 def defaults_setup(app: App, cpus: int) -> Setup:
     """gunicorn with only what herd-serve requires (Herd's hooks): 1 sync worker. An ASGI app
     gets the uvicorn worker, otherwise defaults too: the sync worker cannot serve ASGI."""
-    args = ["gunicorn", "--config", support.HERD_CONFIG, "--bind", PLACEHOLDER_BIND]
+    args = ["gunicorn", "--config", appservers.HERD_CONFIG, "--bind", PLACEHOLDER_BIND]
     worker_class = "sync"
     if app.interface == "asgi":
         worker_class = "uvicorn"
-        args += ["--worker-class", support.UVICORN_WORKER]
+        args += ["--worker-class", appservers.UVICORN_WORKER]
     return Setup(worker_class, 1, 1, cpus, (*args, app.target))
 
 

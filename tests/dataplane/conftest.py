@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.dataplane.support import Nginx, free_port, require_binary
+from bench.harness.appservers import free_port
+from bench.harness.nginx_wrk import Nginx, require_binary
 
 DATAPLANE_DIR = pathlib.Path(__file__).parent
 

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.dataplane.support import (
+from bench.harness.appservers import (
     FASTAPI_APP,
     FLASK_APP,
     GTHREAD,
     UVICORN_WORKER,
-    Nginx,
     Pods,
     get,
     gunicorn_args,
 )
+from bench.harness.nginx_wrk import Nginx
 
 GUNICORN_DEFAULT_KEEP_ALIVE = 2
 HERD_KEEP_ALIVE = 75

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dataplane.support import (
+from bench.harness.appservers import (
     FASTAPI_APP,
     FLASK_APP,
     GTHREAD,

@@ -9,16 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.dataplane.support import (
+from bench.harness.appservers import (
     FLASK_APP,
     GTHREAD,
     LOOPBACK,
-    Nginx,
     Pods,
     gunicorn_args,
-    parse_wrk,
-    require_binary,
 )
+from bench.harness.nginx_wrk import Nginx, parse_wrk, require_binary
 
 #: The pause between leaving the endpoints and SIGTERM, as a preStop sleep gives.
 PRE_STOP_SECONDS = 2

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import cluster as local
+from bench.harness import cluster as local
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +41,7 @@ def kubectl(kubectl_binary, request) -> Iterator[local.Kubectl]:
 
 @pytest.fixture(scope="session")
 def herd_operator(kubectl_binary) -> Iterator[object]:
-    from tests.support import operator
+    from bench.harness import operator
 
     admin = local.Kubectl(kubectl_binary)
     try:

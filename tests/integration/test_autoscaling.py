@@ -17,10 +17,10 @@ from pathlib import Path
 
 import yaml
 
-from tests.dataplane.support import free_port, gunicorn_args, herd_server
-from tests.support import prometheus as prom
-from tests.support.cluster import Kubectl, eventually, install_crds
-from tests.support.load import hey
+from bench.harness import prometheus as prom
+from bench.harness.appservers import free_port, gunicorn_args, herd_server
+from bench.harness.cluster import Kubectl, eventually, install_crds
+from bench.harness.load import hey
 
 INTERVAL = 3  # the test operator's --autoscale-interval
 APP = "herd_examples.flask_app:app"

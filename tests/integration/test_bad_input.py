@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.support.cluster import Kubectl, eventually
+from bench.harness.cluster import Kubectl, eventually
 
 BASE = {"image": "web:1", "app": "app.main:app"}
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from tests.dataplane.support import free_port, gunicorn_args, herd_server
-from tests.support import operator
-from tests.support import prometheus as prom
-from tests.support.cluster import Kubectl, eventually
-from tests.support.load import hey
+from bench.harness import operator
+from bench.harness import prometheus as prom
+from bench.harness.appservers import free_port, gunicorn_args, herd_server
+from bench.harness.cluster import Kubectl, eventually
+from bench.harness.load import hey
 from tests.support.rollout import canary, herd, image_of
 
 APP = "herd_examples.flask_app:app"

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from tests.support import operator as herd_operator
-from tests.support.cluster import KUBECONFIG, REPO, Kubectl, eventually, install_crds, pins
+from bench.harness import operator as herd_operator
+from bench.harness.cluster import KUBECONFIG, REPO, Kubectl, eventually, install_crds, pins
 
 CHART = REPO / "charts" / "herd"
 

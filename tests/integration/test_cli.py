@@ -25,11 +25,11 @@ from typing import Any
 import pytest
 import yaml
 
+from bench.harness.cluster import KUBECONFIG, REPO, Kubectl, eventually, pins
+from bench.harness.operator import install_crd
 from herd.kube import Kube
 from tests.support.canary_status import PAUSED
 from tests.support.cli import BIN, HERD, KUBECTL_HERD, herd, run
-from tests.support.cluster import KUBECONFIG, REPO, Kubectl, eventually, pins
-from tests.support.operator import install_crd
 
 MANIFEST = """
 apiVersion: herd.dev/v1alpha1

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.support.cluster import REPO, STATE
+from bench.harness.cluster import REPO, STATE
 
 
 @pytest.mark.stops_cluster

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
-from tests.support.cluster import KUBECONFIG, REPO, Kubectl
+from bench.harness.cluster import KUBECONFIG, REPO, Kubectl
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 BLOCK = re.compile(r"(?:<!-- doctest: (?P<mode>[a-z-]+) -->\n)?```sh\n(?P<body>.*?)```", re.S)

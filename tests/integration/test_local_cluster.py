@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.support.cluster import Kubectl, eventually
+from bench.harness.cluster import Kubectl, eventually
 
 DEPLOYMENT = """
 apiVersion: apps/v1
@@ -90,7 +90,7 @@ def test_nodes_are_ready_kwok_nodes_and_the_tainted_real_node(kubectl: Kubectl) 
 
 
 def test_server_reports_the_pinned_kubernetes_version(kubectl: Kubectl) -> None:
-    from tests.support.cluster import pins
+    from bench.harness.cluster import pins
 
     version = json.loads(kubectl.run("version", "-o", "json", namespaced=False).stdout)
     assert version["serverVersion"]["gitVersion"] == pins()["KUBERNETES_VERSION"]

@@ -7,8 +7,8 @@ import json
 import time
 import uuid
 
-from tests.support import operator
-from tests.support.cluster import Kubectl, eventually, install_crds
+from bench.harness import operator
+from bench.harness.cluster import Kubectl, eventually, install_crds
 
 WEBSERVICE = """
 apiVersion: herd.dev/v1alpha1

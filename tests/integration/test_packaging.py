@@ -9,8 +9,8 @@ import subprocess
 import pytest
 import yaml
 
-from tests.support.cluster import KUBECONFIG, REPO, Kubectl
-from tests.support.operator import install_crd
+from bench.harness.cluster import KUBECONFIG, REPO, Kubectl
+from bench.harness.operator import install_crd
 
 IMAGES = {
     "ghcr.io/herd-dev/herd-operator": "ghcr.io/herd-dev/herd-operator:ci",

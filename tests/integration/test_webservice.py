@@ -9,7 +9,7 @@ import uuid
 import pytest
 import yaml
 
-from tests.support.cluster import REPO, Kubectl, eventually
+from bench.harness.cluster import REPO, Kubectl, eventually
 
 EXAMPLES = sorted((REPO / "manifests" / "examples").glob("*.yaml"))
 
@@ -172,7 +172,7 @@ def test_removing_the_ingress_spec_deletes_the_ingress(herd_operator, kubectl: K
 def test_idle_operator_makes_no_writes(kubectl_binary):
     """An operator of its own, serving one namespace, so its write counter sees only this
     WebService (other tests' rollouts and autoscalers write on purpose)."""
-    from tests.support import operator
+    from bench.harness import operator
 
     namespace = f"idle-{uuid.uuid4().hex[:6]}"
     admin = Kubectl(kubectl_binary)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.cluster import KUBECONFIG
+from bench.harness.cluster import KUBECONFIG
 
 BIN = Path(sys.executable).parent
 HERD = BIN / "herd"

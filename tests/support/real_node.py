@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.cluster import REPO, STATE, Kubectl
+from bench.harness.cluster import REPO, STATE, Kubectl
 
 NODE = "herd-node"
 #: The Gateway the cluster's Traefik serves (hack/addons.sh).

@@ -3,8 +3,8 @@ runs, and `herd` commands as a user types them."""
 
 from __future__ import annotations
 
+from bench.harness.cluster import Kubectl
 from tests.support import cli
-from tests.support.cluster import Kubectl
 
 
 def canary(kubectl: Kubectl, name: str = "web") -> dict:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from bench.harness.cluster import Kubectl
 from tests.support import real_node
-from tests.support.cluster import Kubectl
 
 
 @pytest.fixture

@@ -3,10 +3,10 @@ cluster's Prometheus, scales the Deployment, and the new pods serve."""
 
 from __future__ import annotations
 
+from bench.harness.cluster import eventually
 from tests.integration.real.test_traffic import wait_ready
 from tests.integration.real.workloads import host, webservice
 from tests.support import real_node
-from tests.support.cluster import eventually
 
 TARGET_RPM = 300
 LOAD_PER_SECOND = 15  # 900 RPM: 3 replicas' worth

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import uuid
 
+from bench.harness.cluster import Kubectl, eventually
 from tests.integration.real.workloads import host, webservice
 from tests.integration.test_chart import CHART, helm  # noqa: F401 (the helm fixture)
 from tests.support import real_node
-from tests.support.cluster import Kubectl, eventually
 
 IMAGE = ("ghcr.io/herd-dev/herd-operator", "dev")
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import time
 
+from bench.harness.cluster import eventually
 from tests.integration.real.test_traffic import rollout_reaches, wait_ready
 from tests.integration.real.workloads import FLASK, FLASK_NEXT, host, webservice
 from tests.support import real_node
-from tests.support.cluster import eventually
 from tests.support.rollout import image_of
 
 ANALYSIS = {"intervalSeconds": 5, "minRequests": 10, "maxErrorRate": 0.05, "failureLimit": 2}

@@ -8,8 +8,8 @@ import json
 import os
 import subprocess
 
+from bench.harness.cluster import KUBECONFIG, REPO, Kubectl, eventually
 from tests.support import real_node
-from tests.support.cluster import KUBECONFIG, REPO, Kubectl, eventually
 
 
 def skaffold(kubectl_binary, *args: str) -> subprocess.CompletedProcess[str]:

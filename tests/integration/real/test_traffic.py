@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from bench.harness.cluster import Kubectl, eventually
 from tests.integration.real.workloads import FLASK_NEXT, host, webservice
 from tests.support import real_node
-from tests.support.cluster import Kubectl, eventually
 from tests.support.rollout import canary, herd, image_of
 
 REQUESTS = 400

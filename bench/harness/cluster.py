@@ -1,4 +1,4 @@
-"""Access to the local control plane for integration tests: start it, run kubectl, wait."""
+"""Access to the local control plane for integration tests and benches: start it, kubectl, wait."""
 
 from __future__ import annotations
 

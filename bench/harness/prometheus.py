@@ -1,4 +1,4 @@
-"""A real Prometheus (Debian's package) on loopback, scraping targets the test names, with the
+"""A real Prometheus (Debian's package) on loopback, scraping targets the caller names, with the
 labels Prometheus's pod discovery would give a WebService's pods."""
 
 from __future__ import annotations

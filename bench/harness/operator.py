@@ -1,4 +1,4 @@
-"""The Herd operator as a real process against the local cluster, for integration tests."""
+"""The Herd operator as a real process on the local cluster, for integration tests and benches."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.cluster import KUBECONFIG, REPO, Kubectl, install_crds
+from bench.harness.cluster import KUBECONFIG, REPO, Kubectl, install_crds
 
 LOGS = REPO / ".cluster" / "logs"
 CRD = REPO / "charts" / "herd" / "crds"
