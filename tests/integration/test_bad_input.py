@@ -99,7 +99,7 @@ REJECTED = [
             "route": {"httpRoute": {"host": "a.example.com", "gateway": {"name": "web"}}},
             "metrics": {"source": "ingress-nginx"},
         },
-        "metrics.source ingress-nginx reads the metrics of the Ingress: it needs spec.route.ingress",
+        "reads the metrics of the Ingress: it needs spec.route.ingress",
     ),
     (
         "min-over-max",
