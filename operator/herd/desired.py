@@ -36,13 +36,15 @@ class Desired:
     url: str
 
 
-def tracks_for(ws: WebService, serving: WebService | None, rollout: State) -> Tracks:
-    """What each track runs, for `ws` whose version `serving` (status.stableSpec) serves now,
-    in rollout state `rollout`. The one place that says which version is stable: `serving`,
-    except while Promoting, when the stable Deployment takes the canary's template."""
+def tracks_for(ws: WebService, revision: str, serving: WebService | None, rollout: State) -> Tracks:
+    """What each track runs, for `ws` (whose pod template hashes to `revision`) while the
+    version `serving` (status.stableSpec) serves, in rollout state `rollout`. The one place
+    that says which version is stable: `serving`, except once the rollout of `revision` is
+    promoting or promoted, when the stable Deployment runs the spec."""
     if ws.canary is None or serving is None:
         return Tracks(stable=ws)
-    stable = ws if rollout.phase == "Promoting" else serving
+    promoted = rollout.phase in ("Promoting", "Succeeded") and rollout.canary_revision == revision
+    stable = ws if promoted else serving
     return Tracks(stable, ws if rollout.active else None, rollout.weight)
 
 

@@ -95,11 +95,15 @@ def _write_status(
 
 
 def _stable_spec(
-    body: dict[str, Any], ws: model.WebService, stable_is_spec: bool, deployment: dict | None
+    body: dict[str, Any],
+    ws: model.WebService,
+    revision: str,
+    stable_is_spec: bool,
+    deployment: dict[str, Any] | None,
 ) -> dict[str, Any] | None:
-    """The pod fields of the version that serves: the spec's, once its rollout completed."""
-    _, progressing = status.rollout_conditions(ws.replicas, deployment)
-    if stable_is_spec and progressing.reason == "RolloutComplete":
+    """The pod fields of the version that serves: the spec's, once the stable Deployment runs
+    its revision on every replica (a rejected or unfinished template never becomes stable)."""
+    if stable_is_spec and rollout.deployment_runs(deployment, revision, ws.replicas):
         return model.pod_fields(body["spec"])
     return (body.get("status") or {}).get("stableSpec")
 
@@ -117,7 +121,12 @@ def reconcile(
     Level-triggered: whatever triggered it, it reads the WebService and every child afresh, so
     a late trigger never writes an older view of the world.
     """
-    body = kube.get(Ref(kinds.WEBSERVICE.kind, namespace, name))
+    try:
+        body = kube.get(Ref(kinds.WEBSERVICE.kind, namespace, name))
+    except ApiError as error:
+        if error.transient:
+            raise TransientError(str(error)) from error
+        raise
     if body is None or body["metadata"].get("deletionTimestamp"):
         return Outcome()
     outcome = Outcome(subject=body)
@@ -163,7 +172,7 @@ def _converge(
         outcome.writes += 1
     outcome.events.extend(turn.events)
 
-    tracks = desired.tracks_for(ws, serving, turn.state)
+    tracks = desired.tracks_for(ws, revision, serving, turn.state)
     want = desired.desired(ws, tracks)
     problems: list[status.Problem] = []
     deployment: dict[str, Any] | None = None
@@ -185,7 +194,7 @@ def _converge(
     new_status = status.compute(
         ws, want, deployment, problems, previous, rfc3339(now), turn.state, revision
     )
-    stable_spec = _stable_spec(body, ws, tracks.stable is ws, deployment)
+    stable_spec = _stable_spec(body, ws, revision, tracks.stable is ws, deployment)
     if stable_spec is not None:
         new_status["stableSpec"] = stable_spec
     outcome.events.extend(_transition_events(previous, new_status))

@@ -65,7 +65,7 @@ def test_example_gets_every_object_and_becomes_ready(herd_operator, kubectl: Kub
     status = ws["status"]
     assert status["readyReplicas"] == manifest["spec"]["replicas"]
     assert status["observedGeneration"] == ws["metadata"]["generation"]
-    assert status["url"] == f"http://{manifest['spec']['ingress']['host']}/"
+    assert status["url"] == f"http://{manifest['spec']['route']['ingress']['host']}/"
     expected_class = "uvicorn" if manifest["spec"]["interface"] == "asgi" else "gthread"
     assert server["workerClass"] == expected_class
     assert condition(ws, "Degraded")["status"] == "False"

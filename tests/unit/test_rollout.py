@@ -222,7 +222,9 @@ def test_analysis_is_due_every_interval_only_with_traffic_on_the_canary():
     assert not analysis_due(SPEC, state, 1029)
     assert analysis_due(SPEC, state, 1030)
     assert not analysis_due(SPEC, replace(state, weight=0), 2000)
-    assert not analysis_due(SPEC, replace(state, phase="Paused"), 2000)
+    # Paused with traffic (waiting for herd promote): still judged, so a failure rolls back.
+    assert analysis_due(SPEC, replace(state, phase="Paused"), 2000)
+    assert not analysis_due(SPEC, replace(state, phase="Promoting"), 2000)
 
 
 @pytest.mark.parametrize(

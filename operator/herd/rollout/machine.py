@@ -128,8 +128,10 @@ def judge(
 
 
 def analysis_due(spec: CanarySpec, state: State, now: float) -> bool:
+    """Every intervalSeconds while the canary has traffic, paused or not: a canary failing
+    while it waits for `herd promote` is rolled back, not left with its share."""
     return (
-        state.phase == "Progressing"
+        state.phase in ("Progressing", "Paused")
         and state.weight > 0
         and now - state.last_analysis_time >= spec.analysis.interval_seconds
     )
@@ -189,6 +191,16 @@ def _record(state: State, verdict: Verdict, now: float) -> State:
         if value is not None:
             analysis[key] = round(value, 4)
     return replace(state, last_analysis_time=now, last_analysis=analysis)
+
+
+def _failed(spec: CanarySpec, state: State, verdict: Verdict) -> tuple[State, list[Event]]:
+    """A failed analysis: counted, and the rollback once failureLimit is reached."""
+    failed = state.failed_checks + 1
+    state = replace(state, failed_checks=failed, inconclusive_checks=0)
+    if failed >= spec.analysis.failure_limit:
+        message = f"rolled back after {failed} failed checks: {verdict.message}"
+        return _end(state, "RolledBack", message), [("Warning", "RolledBack", message)]
+    return state, [("Warning", "AnalysisFailed", verdict.message)]
 
 
 def _apply_intent(spec: CanarySpec, state: State, world: World) -> tuple[State, list[Event]]:
@@ -257,7 +269,12 @@ def step(spec: CanarySpec, state: State, world: World) -> tuple[State, list[Even
             ]
         return state, events
     if state.phase == "Paused":
-        return state, events
+        if world.verdict is None:
+            return state, events
+        state = _record(state, world.verdict, world.now)
+        if world.verdict.result != "fail":
+            return state, events  # only a failure moves a paused rollout
+        return _failed(spec, state, world.verdict)
 
     if world.now - state.last_progress > spec.progress_deadline_seconds:
         message = f"no progress for {spec.progress_deadline_seconds}s: rolled back"
@@ -269,15 +286,9 @@ def step(spec: CanarySpec, state: State, world: World) -> tuple[State, list[Even
     if world.verdict is not None:
         state = _record(state, world.verdict, world.now)
         if world.verdict.result == "fail":
-            failed = state.failed_checks + 1
-            state = replace(state, failed_checks=failed, inconclusive_checks=0)
-            if failed >= spec.analysis.failure_limit:
-                message = f"rolled back after {failed} failed checks: {world.verdict.message}"
-                return _end(state, "RolledBack", message), [
-                    *events,
-                    ("Warning", "RolledBack", message),
-                ]
-            events.append(("Warning", "AnalysisFailed", world.verdict.message))
+            state, events = _failed(spec, state, world.verdict)
+            if state.phase == "RolledBack":
+                return state, events
         elif world.verdict.result == "inconclusive":
             inconclusive = state.inconclusive_checks + 1
             state = replace(state, inconclusive_checks=inconclusive)
