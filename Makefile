@@ -38,8 +38,9 @@ cluster-down: ## stop the local control plane and free its ports
 	@hack/cluster.sh down
 
 .PHONY: lint
-lint: $(VENV_STAMP) ## ruff over the Python sources, hadolint over the Dockerfiles
+lint: $(VENV_STAMP) ## ruff, the import contracts (pyproject.toml), hadolint over the Dockerfiles
 	$(VENV)/bin/ruff check operator tests bench apps
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/ruff format --check operator tests bench apps
 	$(VENV)/bin/hadolint Dockerfile apps/examples/Dockerfile
 
