@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from herd.serving import runtime
+
 Track = Literal["stable", "canary"]
 
 #: 5xx responses that more replicas can fix: the proxy found no healthy or free upstream.
@@ -105,7 +107,10 @@ class _CounterSource:
 class AppSource(_CounterSource):
     def __init__(self) -> None:
         super().__init__(
-            "app", "http_requests_total", "http_request_duration_seconds_bucket", "code"
+            "app",
+            runtime.REQUESTS_METRIC,
+            f"{runtime.DURATION_METRIC}_bucket",
+            runtime.STATUS_CODE_LABEL,
         )
 
     def labels(self, target: Target) -> tuple[dict[str, str], str]:

@@ -6,10 +6,10 @@ from typing import Any
 
 from herd import kinds, objectmeta
 from herd.model import WebService
+from herd.serving import runtime
 from herd.serving.tuning import PRE_STOP_SLEEP_SECONDS, ServerConfig
 
 CONTAINER = "app"
-METRICS_DIR = "/run/herd/metrics"
 TMP_DIR = "/tmp"
 #: UID/GID of the app user in Herd's images; any non-root UID works for images that allow it.
 APP_UID = 10001
@@ -32,7 +32,7 @@ def server_args(ws: WebService, config: ServerConfig) -> list[str]:
     args = [
         "gunicorn",
         "--config",
-        "python:herd_runtime.gunicorn_config",
+        f"python:{runtime.GUNICORN_CONFIG_MODULE}",
         "--bind",
         f"0.0.0.0:{ws.port}",
         "--worker-class",
@@ -67,9 +67,9 @@ def server_args(ws: WebService, config: ServerConfig) -> list[str]:
 def _env(ws: WebService, config: ServerConfig) -> list[dict[str, Any]]:
     herd_env = [
         {"name": "WEB_CONCURRENCY", "value": str(config.workers)},
-        {"name": "PROMETHEUS_MULTIPROC_DIR", "value": METRICS_DIR},
-        {"name": "HERD_METRICS_PORT", "value": str(ws.metrics_port)},
-        {"name": "HERD_HEALTH_PATH", "value": ws.health_path},
+        {"name": runtime.MULTIPROC_DIR_ENV, "value": runtime.MULTIPROC_DIR},
+        {"name": runtime.METRICS_PORT_ENV, "value": str(ws.metrics_port)},
+        {"name": runtime.HEALTH_PATH_ENV, "value": ws.health_path},
     ]
     user_names = {item["name"] for item in ws.env}
     # The user's value wins over Herd's for the same name: nothing they wrote is overwritten.
@@ -98,7 +98,7 @@ def pod_template(ws: WebService, config: ServerConfig, track: str = "stable") ->
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": ws.image,
-        "command": ["herd-serve"],
+        "command": [runtime.SERVE_COMMAND],
         "args": server_args(ws, config),
         "env": _env(ws, config),
         "ports": [
@@ -118,7 +118,7 @@ def pod_template(ws: WebService, config: ServerConfig, track: str = "stable") ->
         },
         "volumeMounts": [
             {"name": "tmp", "mountPath": TMP_DIR},
-            {"name": "metrics", "mountPath": METRICS_DIR},
+            {"name": "metrics", "mountPath": runtime.MULTIPROC_DIR},
         ],
     }
     if ws.image_pull_policy:

@@ -11,6 +11,10 @@ from herd_runtime.errors import StartupError
 
 DEFAULT_METRICS_PORT = 9102
 DEFAULT_HEALTH_PATH = "/healthz"
+#: The variables the operator renders (its side: herd.serving.runtime).
+METRICS_PORT_ENV = "HERD_METRICS_PORT"
+HEALTH_PATH_ENV = "HERD_HEALTH_PATH"
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 @dataclass(frozen=True)
@@ -22,12 +26,12 @@ class RuntimeSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> RuntimeSettings:
-        health_path = env.get("HERD_HEALTH_PATH", DEFAULT_HEALTH_PATH)
+        health_path = env.get(HEALTH_PATH_ENV, DEFAULT_HEALTH_PATH)
         if not health_path.startswith("/"):
-            raise StartupError(f"HERD_HEALTH_PATH must start with '/', got {health_path!r}")
-        raw_dir = env.get("PROMETHEUS_MULTIPROC_DIR")
+            raise StartupError(f"{HEALTH_PATH_ENV} must start with '/', got {health_path!r}")
+        raw_dir = env.get(MULTIPROC_DIR_ENV)
         return cls(
-            metrics_port=_metrics_port(env.get("HERD_METRICS_PORT")),
+            metrics_port=_metrics_port(env.get(METRICS_PORT_ENV)),
             health_path=health_path,
             multiprocess_dir=Path(raw_dir) if raw_dir else None,
         )

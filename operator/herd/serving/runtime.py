@@ -1,0 +1,21 @@
+"""What the operator and herd-runtime (apps/runtime, inside every app image) agree on: the
+environment the operator renders for it, and the metrics it exports that the `app` metric
+source queries. herd-runtime states its side in `herd_runtime.settings` and
+`herd_runtime.http_metrics`; tests/unit/test_runtime_contract.py holds the two equal."""
+
+from __future__ import annotations
+
+#: The launcher every container runs, and the gunicorn config module it needs.
+SERVE_COMMAND = "herd-serve"
+GUNICORN_CONFIG_MODULE = "herd_runtime.gunicorn_config"
+
+METRICS_PORT_ENV = "HERD_METRICS_PORT"
+HEALTH_PATH_ENV = "HERD_HEALTH_PATH"
+#: Where gunicorn's worker processes share metric files (prometheus_client's multiprocess mode).
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+MULTIPROC_DIR = "/run/herd/metrics"
+
+#: The request counter as Prometheus stores it, its status-code label, and the latency histogram.
+REQUESTS_METRIC = "http_requests_total"
+STATUS_CODE_LABEL = "code"
+DURATION_METRIC = "http_request_duration_seconds"

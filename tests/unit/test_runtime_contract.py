@@ -1,0 +1,50 @@
+"""The operator's side of its contract with herd-runtime equals the runtime's own: what a pod
+is told (command, environment, ports) and what Prometheus is asked for (metric names)."""
+
+import importlib
+import importlib.metadata
+
+from herd import api, desired, model
+from herd.metric_sources import SOURCES, Target
+from herd.serving import runtime
+from herd_runtime import http_metrics, settings
+
+
+def rendered_container() -> dict:
+    body = {"metadata": {"name": "web", "namespace": "ns"}, "spec": {"image": "i", "app": "a:b"}}
+    deployment = desired.desired(model.parse(body)).objects[0]
+    return deployment["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_the_environment_the_operator_renders_is_what_the_runtime_reads():
+    env = {e["name"]: e.get("value") for e in rendered_container()["env"]}
+    assert runtime.METRICS_PORT_ENV == settings.METRICS_PORT_ENV
+    assert runtime.HEALTH_PATH_ENV == settings.HEALTH_PATH_ENV
+    assert runtime.MULTIPROC_DIR_ENV == settings.MULTIPROC_DIR_ENV
+    read = settings.RuntimeSettings.from_env(env)
+    assert read.metrics_port == api.SPEC.properties["metricsPort"].default
+    assert read.health_path == api.SPEC.properties["healthPath"].default
+    assert str(read.multiprocess_dir) == runtime.MULTIPROC_DIR
+
+
+def test_the_defaults_agree():
+    assert api.SPEC.properties["metricsPort"].default == settings.DEFAULT_METRICS_PORT
+    assert api.SPEC.properties["healthPath"].default == settings.DEFAULT_HEALTH_PATH
+
+
+def test_the_command_and_config_exist_in_the_runtime():
+    container = rendered_container()
+    scripts = {e.name for e in importlib.metadata.entry_points(group="console_scripts")}
+    assert container["command"] == [runtime.SERVE_COMMAND] and runtime.SERVE_COMMAND in scripts
+    importlib.import_module(runtime.GUNICORN_CONFIG_MODULE)
+    assert f"python:{runtime.GUNICORN_CONFIG_MODULE}" in container["args"]
+
+
+def test_the_app_source_queries_the_metrics_the_runtime_exports():
+    # prometheus_client exposes a counter named X as X_total.
+    assert f"{http_metrics.REQUESTS._name}_total" == runtime.REQUESTS_METRIC
+    assert http_metrics.DURATION._name == runtime.DURATION_METRIC
+    assert runtime.STATUS_CODE_LABEL in http_metrics.REQUESTS._labelnames
+    app, target = SOURCES["app"], Target("ns", "web")
+    assert runtime.REQUESTS_METRIC in app.requests_per_minute(target)
+    assert f"{runtime.DURATION_METRIC}_bucket" in app.p99_latency_seconds(target)
