@@ -25,7 +25,8 @@ app.kubernetes.io/component: operator
 {{- include "herd.fullname" . -}}
 {{- end -}}
 
-{{/* Rules the operator needs in every namespace it watches. Secrets are never touched. */}}
+{{/* Rules the operator needs in every namespace it watches. Secrets are never touched. One rule
+per kind of operator/herd/kinds.py; tests/unit/test_chart_rbac.py holds them equal. */}}
 {{- define "herd.namespacedRules" -}}
 - apiGroups: [herd.dev]
   resources: [webservices]
@@ -53,7 +54,7 @@ app.kubernetes.io/component: operator
   verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [keda.sh]
   resources: [scaledobjects]
-  verbs: [get, create, patch, delete]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
