@@ -40,6 +40,19 @@ INTENT_ACTIONS: tuple[IntentAction, ...] = get_args(IntentAction)
 MetricSourceName = Literal["app", "ingress-nginx"]
 METRIC_SOURCES: tuple[MetricSourceName, ...] = get_args(MetricSourceName)
 
+#: What changed in this version of the API, for docs/api.md (the alpha API may change shape).
+CHANGES = (
+    "`spec.ingress` became `spec.route.ingress`, and `spec.ingress.gateway` became "
+    "`spec.route.httpRoute` (with its own `host` and `path`): a WebService names exactly one "
+    "router, each with only the fields it honours (`tlsSecretName`, `maxBodySize` and "
+    "`annotations` are the Ingress's). Move `spec.ingress` under `spec.route` in your "
+    "manifests before upgrading the CRD: the API server drops a field its schema no longer "
+    "has, and Herd deletes the Ingress of a WebService without a route.",
+    "`spec.metrics.source` has no default of its own: unset, it is the router's default "
+    "(`app` for both); `ingress-nginx` is accepted only with `spec.route.ingress`.",
+    "`status.canary.phase` and `status.intent.action` are enums.",
+)
+
 #: Longest WebService name: it names Services (DNS-1035 labels, 63 characters) and the
 #: `NAME-canary` objects of a rollout.
 MAX_NAME_LENGTH = 56

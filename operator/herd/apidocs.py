@@ -72,6 +72,10 @@ def render() -> str:
         + ". "
         "`kubectl explain webservice.spec` shows the same descriptions.",
         "",
+        "## What changed",
+        "",
+        *(f"- {change}" for change in api.CHANGES),
+        "",
         "## spec",
         "",
         *_table(api.SPEC, "spec"),
