@@ -139,6 +139,9 @@ def autoscale(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 def register(settings: Settings, registry: kopf.OperatorRegistry) -> None:
     """Every handler of the operator, in `registry`; timer intervals from `settings`."""
+    # Credentials as the Kubernetes client finds them (in-cluster, else the kubeconfig): a fresh
+    # registry has none of the fallbacks kopf's default one carries.
+    kopf.on.login(registry=registry)(kopf.login_via_client)
     kopf.on.startup(registry=registry)(configure)
     kopf.on.cleanup(registry=registry)(close_clients)
     for on in (kopf.on.resume, kopf.on.create, kopf.on.update):
