@@ -1,7 +1,7 @@
 """The server configurations the bench runs: gunicorn's defaults, Herd's auto-tuning, a grid.
 
 Herd's configurations (auto and grid alike) are resolved and rendered by the operator's own
-code, `herd.serving.tuning.resolve` and `herd.serving.workload.server_args`, so a cell runs the
+code, `herd.desired.config_of` and `herd.serving.workload.server_args`, so a cell runs the
 command line a pod would; only the bind address changes (loopback, see `servers.on_loopback`).
 """
 
@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.harness import appservers
-from herd import model
-from herd.serving import tuning
+from herd import desired, model
 from herd.serving.workload import server_args
 
 DEFAULTS = "gunicorn defaults"
@@ -98,10 +97,7 @@ def _manifest(app: App, workload: str, cpus: int, server: dict[str, Any]) -> dic
 def herd_setup(app: App, workload: str, cpus: int, server: dict[str, Any]) -> Setup:
     """What the operator runs for this `spec.server` (empty: auto) and a CPU limit of `cpus`."""
     ws = model.parse(_manifest(app, workload, cpus, server))
-    # The same call as herd.desired.desired: the pod's own resources decide.
-    config = tuning.resolve(
-        ws.interface, ws.server, ws.resources, behind_ingress=ws.route is not None
-    )
+    config = desired.config_of(ws)  # as the operator resolves it: the pod's own resources
     args = tuple(server_args(ws, config))
     return Setup(config.worker_class, config.workers, config.threads, cpus, args)
 

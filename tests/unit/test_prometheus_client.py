@@ -1,0 +1,73 @@
+"""herd.prometheus against a stand-in HTTP server on loopback: answers, retries, failures."""
+
+import contextlib
+import http.server
+import json
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from herd.prometheus import Prometheus
+
+VECTOR = {"status": "success", "data": {"resultType": "vector", "result": [{"value": [0, "42"]}]}}
+
+
+@contextlib.contextmanager
+def serving(answers: list[tuple[int, bytes]]) -> Iterator[tuple[str, list[str]]]:
+    """A server answering each GET with the next (status, body); the last one repeats."""
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            seen.append(self.path)
+            status, body = answers.pop(0) if len(answers) > 1 else answers[0]
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_value_and_the_query_sent():
+    with serving([(200, json.dumps(VECTOR).encode())]) as (url, seen):
+        observation = Prometheus().query(url + "/", 'sum(rate(x{a="b"}[1m]))')
+    assert (observation.kind, observation.value) == ("value", 42.0)
+    assert seen[0].startswith("/api/v1/query?query=sum%28rate%28x%7Ba%3D%22b%22")
+
+
+def test_a_5xx_is_retried_then_answered():
+    answers = [(503, b"busy"), (200, json.dumps(VECTOR).encode())]
+    with serving(answers) as (url, seen):
+        observation = Prometheus(backoff=0.01).query(url, "up")
+    assert observation.value == 42.0 and len(seen) == 2
+
+
+@pytest.mark.parametrize(
+    ("answer", "kind"),
+    [((500, b"down"), "unreachable"), ((200, b"<html>"), "invalid")],
+)
+def test_failures_are_observations_never_values(answer, kind):
+    with serving([answer]) as (url, seen):
+        observation = Prometheus(retries=1, backoff=0.01).query(url, "up")
+    assert observation.kind == kind and observation.value is None
+
+
+def test_nothing_listening_is_unreachable():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    observation = Prometheus(timeout=1, retries=0).query(f"http://127.0.0.1:{port}", "up")
+    assert observation.kind == "unreachable" and str(port) in observation.detail
