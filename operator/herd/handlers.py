@@ -27,6 +27,7 @@ from herd.operator_metrics import (
 )
 from herd.prometheus import Prometheus
 from herd.reconcile import TransientError, reconcile
+from herd.rollout import machine
 from herd.settings import Settings
 
 WEBSERVICES = (kinds.WEBSERVICE.group, kinds.WEBSERVICE.version, kinds.WEBSERVICE.plural)
@@ -102,8 +103,10 @@ def child_changed(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo, **_: 
 
 
 def canary_tick(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """The rollout moves with time too (pauses, analyses): reconcile, which steps it."""
-    _reconcile("canary", memo, body.metadata.namespace, body.metadata.name)
+    """A rollout moves with time too (pauses, analyses, intents): reconcile, which steps it.
+    An idle one costs no API call."""
+    if machine.moves_with_time(dict(body.status)):
+        _reconcile("canary", memo, body.metadata.namespace, body.metadata.name)
 
 
 def _builtin_autoscaling(spec: kopf.Spec, **_: Any) -> bool:

@@ -18,6 +18,7 @@ from herd.rollout.machine import (
     analysis_due,
     canary_replicas,
     judge,
+    moves_with_time,
     step,
 )
 
@@ -260,3 +261,20 @@ def test_state_round_trips_through_status():
     assert status["lastAnalysis"]["verdict"] == "pass"
     assert from_status(status) == state
     assert from_status(None) == State()
+
+
+@pytest.mark.parametrize(
+    ("status", "moves"),
+    [
+        ({}, False),
+        ({"canary": {"phase": "Progressing"}}, True),
+        ({"canary": {"phase": "Paused"}}, True),
+        ({"canary": {"phase": "Promoting"}}, True),
+        ({"canary": {"phase": "Succeeded"}}, False),
+        ({"canary": {"phase": "RolledBack", "handledIntent": "a"}, "intent": {"id": "a"}}, False),
+        ({"canary": {"phase": "RolledBack", "handledIntent": "a"}, "intent": {"id": "b"}}, True),
+        ({"intent": {"id": "b", "action": "retry"}}, True),
+    ],
+)
+def test_only_a_rollout_under_way_or_a_waiting_intent_moves_with_time(status, moves):
+    assert moves_with_time(status) is moves

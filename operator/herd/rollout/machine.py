@@ -127,6 +127,16 @@ def judge(
     return Verdict("pass", f"{count:.0f} requests, error rate {errors:.2%}", **numbers)
 
 
+def moves_with_time(status: dict[str, Any]) -> bool:
+    """Whether a tick of the clock can move this rollout (its WebService's status): it is
+    under way, or a user's intent waits. Anything else moves only with a change to the spec or
+    a child, which triggers a reconcile of its own."""
+    canary = status.get("canary") or {}
+    intent = status.get("intent") or {}
+    waiting = bool(intent.get("id")) and intent.get("id") != canary.get("handledIntent")
+    return canary.get("phase") in ACTIVE or waiting
+
+
 def analysis_due(spec: CanarySpec, state: State, now: float) -> bool:
     """Every intervalSeconds while the canary has traffic, paused or not: a canary failing
     while it waits for `herd promote` is rolled back, not left with its share."""
