@@ -20,6 +20,7 @@ from herd.schema import (
     string,
     string_map,
 )
+from herd.serving import runtime
 
 GROUP = "herd.dev"
 VERSION = "v1alpha1"
@@ -97,6 +98,15 @@ ENV_VAR = obj(
         ),
     },
     required=("name",),
+    rules=(
+        Rule(
+            f"!self.name.startsWith('{runtime.RESERVED_ENV_PREFIX}') && "
+            f"!(self.name in {list(runtime.RESERVED_ENV)!r})",
+            f"{runtime.RESERVED_ENV_PREFIX}*, {' and '.join(runtime.RESERVED_ENV)} are set by "
+            "Herd for its runtime (metrics, health, tuning): choose another name",
+            field_path=".name",
+        ),
+    ),
 )
 
 SERVER = obj(

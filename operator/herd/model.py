@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
 from herd import api
 from herd.schema import Schema
+from herd.serving import runtime
 from herd.settings import Settings
 
 Interface = Literal["wsgi", "asgi"]
@@ -153,19 +154,15 @@ class WebService:
 
 _DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h)")
 _SECONDS_PER_UNIT = {"ms": Decimal("0.001"), "s": Decimal(1), "m": Decimal(60), "h": Decimal(3600)}
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eE][+-]?[0-9]+|[a-zA-Z]*)$")
-_SUFFIX = {
-    "": Decimal(1),
-    "m": Decimal("0.001"),
-    "k": Decimal(10**3),
-    "M": Decimal(10**6),
-    "G": Decimal(10**9),
-    "T": Decimal(10**12),
-    "Ki": Decimal(2**10),
-    "Mi": Decimal(2**20),
-    "Gi": Decimal(2**30),
-    "Ti": Decimal(2**40),
-}
+#: The Kubernetes quantity grammar: a signed decimal number, then a binary-SI suffix, a
+#: decimal-SI suffix, or a decimal exponent (e3, E-2). "1E" is exa; "1e3" is an exponent.
+_QUANTITY = re.compile(
+    r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?[0-9]+|[numkMGTPE]?)$"
+)
+_DECIMAL_SI = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+_BINARY_SI = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
+#: Kubernetes stores quantities in 64 bits: anything larger is no amount a pod can have.
+_MAX_QUANTITY = Decimal(2**63 - 1)
 
 
 def duration_seconds(value: int | str) -> int:
@@ -182,21 +179,22 @@ def duration_seconds(value: int | str) -> int:
 
 
 def quantity(value: int | float | str) -> Decimal:
-    """The value of a Kubernetes quantity (`500m` → 0.5, `256Mi` → 268435456)."""
+    """The value of a Kubernetes quantity (`500m` -> 0.5, `256Mi` -> 268435456, `1Ei`)."""
     text = str(value).strip()
     match = _QUANTITY.match(text)
     if not match:
         raise InvalidSpec(f"{value!r} is not a Kubernetes quantity")
     number, suffix = match.groups()
-    try:
-        base = Decimal(number)
-    except InvalidOperation as error:
-        raise InvalidSpec(f"{value!r} is not a Kubernetes quantity") from error
-    if suffix[:1] in ("e", "E"):
-        return base * Decimal(10) ** int(suffix[1:])
-    if suffix not in _SUFFIX:
-        raise InvalidSpec(f"{value!r} has an unknown unit {suffix!r}")
-    return base * _SUFFIX[suffix]
+    if suffix in _BINARY_SI:
+        amount = Decimal(number) * 2 ** _BINARY_SI[suffix]
+    else:
+        exponent = _DECIMAL_SI[suffix] if suffix in _DECIMAL_SI else int(suffix[1:])
+        if abs(exponent) > 100:
+            raise InvalidSpec(f"{value!r} is beyond any amount Kubernetes stores")
+        amount = Decimal(number).scaleb(exponent)
+    if abs(amount) > _MAX_QUANTITY:
+        raise InvalidSpec(f"{value!r} is beyond any amount Kubernetes stores (2^63 - 1)")
+    return amount
 
 
 def _step(raw: dict[str, Any]) -> CanaryStep:
@@ -252,7 +250,7 @@ def _pod_values(spec: dict[str, Any]) -> dict[str, Any]:
         port=spec["port"],
         metrics_port=spec["metricsPort"],
         image_pull_policy=spec.get("imagePullPolicy"),
-        env=tuple(spec.get("env") or ()),
+        env=_env(spec.get("env") or ()),
         resources=Resources(
             _quantities(resources.get("requests")), _quantities(resources.get("limits"))
         ),
@@ -268,6 +266,15 @@ def _pod_values(spec: dict[str, Any]) -> dict[str, Any]:
             max_requests=server["maxRequests"],
         ),
     )
+
+
+def _env(items: Any) -> tuple[dict[str, Any], ...]:
+    """The user's variables, none of them one Herd sets (the schema's rule, offline too)."""
+    for item in items:
+        name = item.get("name", "")
+        if name.startswith(runtime.RESERVED_ENV_PREFIX) or name in runtime.RESERVED_ENV:
+            raise InvalidSpec(f"env {name}: {api.ENV_VAR.rules[0].message}")
+    return tuple(items)
 
 
 def _route(raw: dict[str, Any] | None, defaults: Settings) -> Route | None:

@@ -123,26 +123,23 @@ def reconcile(
     """
     try:
         body = kube.get(Ref(kinds.WEBSERVICE.kind, namespace, name))
-    except ApiError as error:
-        if error.transient:
-            raise TransientError(str(error)) from error
-        raise
-    if body is None or body["metadata"].get("deletionTimestamp"):
-        return Outcome()
-    outcome = Outcome(subject=body)
-    previous = body.get("status") or {}
-    generation = body["metadata"].get("generation", 0)
-    try:
-        ws = model.parse(body, settings)
-    except model.InvalidSpec as error:
-        problem = status.Problem("InvalidSpec", str(error))
-        new_status = status.invalid(generation, problem, previous, rfc3339(now))
-        outcome.events.extend(_transition_events(previous, new_status))
-        _write_status(kube, body, new_status, outcome)
-        return outcome
-
-    try:
-        _converge(kube, prometheus, body, ws, now, outcome)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return Outcome()
+        outcome = Outcome(subject=body)
+        try:
+            _converge(kube, prometheus, body, model.parse(body, settings), now, outcome)
+        except model.InvalidSpec as error:
+            _degrade(kube, body, status.Problem("InvalidSpec", str(error)), now, outcome)
+        except (ApiError, TransientError, NamespaceGone):
+            raise
+        except Exception as error:
+            # A bug of Herd's must not leave the user without a word, nor stop the others.
+            log.exception("reconciling %s/%s failed", namespace, name)
+            message = (
+                f"the operator failed on this WebService ({type(error).__name__}: {error}); "
+                "its log has the details"
+            )
+            _degrade(kube, body, status.Problem("InternalError", message[:500]), now, outcome)
     except NamespaceGone:
         return Outcome()
     except ApiError as error:
@@ -150,6 +147,17 @@ def reconcile(
             raise TransientError(str(error)) from error
         raise
     return outcome
+
+
+def _degrade(
+    kube: KubeApi, body: dict[str, Any], problem: status.Problem, now: float, outcome: Outcome
+) -> None:
+    """Status of a WebService that cannot be served: Degraded with `problem`, the rest kept."""
+    previous = body.get("status") or {}
+    generation = body["metadata"].get("generation", 0)
+    new_status = status.invalid(generation, problem, previous, rfc3339(now))
+    outcome.events.extend(_transition_events(previous, new_status))
+    _write_status(kube, body, new_status, outcome)
 
 
 def _converge(

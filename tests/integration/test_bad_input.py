@@ -102,6 +102,16 @@ REJECTED = [
         "reads the metrics of the Ingress: it needs spec.route.ingress",
     ),
     (
+        "herd-env",
+        {**BASE, "env": [{"name": "HERD_METRICS_PORT", "value": "1"}]},
+        "are set by Herd for its runtime",
+    ),
+    (
+        "workers-env",
+        {**BASE, "env": [{"name": "WEB_CONCURRENCY", "value": "9"}]},
+        "are set by Herd for its runtime",
+    ),
+    (
         "min-over-max",
         {**BASE, "autoscaling": {"minReplicas": 5, "maxReplicas": 2}},
         "minReplicas must not exceed maxReplicas",

@@ -567,3 +567,30 @@ def test_an_unreachable_cluster_is_one_line_and_exit_1(tmp_path, capsys):
     assert capsys.readouterr().err == (
         "herd: cannot reach the Kubernetes API at https://127.0.0.1:1: Connection refused\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("limits", "code", "stderr"),
+    [
+        ({"memory": "1Ei"}, 0, ""),
+        ({"cpu": "1e400"}, 1, "herd render: web: '1e400' is beyond any amount Kubernetes stores\n"),
+    ],
+)
+def test_render_takes_every_quantity_and_refuses_in_one_line(
+    tmp_path, capsys, limits, code, stderr
+):
+    manifest = tmp_path / "web.yaml"
+    manifest.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "herd.dev/v1alpha1",
+                "kind": "WebService",
+                "metadata": {"name": "web"},
+                "spec": {"image": "web:1", "app": "app:app", "resources": {"limits": limits}},
+            }
+        )
+    )
+    assert cli.main(["render", "-f", str(manifest)]) == code
+    captured = capsys.readouterr()
+    assert captured.err == stderr
+    assert ("kind: Deployment" in captured.out) is (code == 0)

@@ -118,13 +118,21 @@ def test_bad_durations(value):
         ("256Mi", Decimal(256 * 2**20)),
         ("1G", Decimal(10**9)),
         ("1e3", Decimal(1000)),
+        # The whole grammar: every suffix Kubernetes accepts.
+        ("1Ei", Decimal(2**60)),
+        ("1E", Decimal(10**18)),
+        ("1Pi", Decimal(2**50)),
+        ("100u", Decimal("0.0001")),
+        ("5n", Decimal("0.000000005")),
+        (".5", Decimal("0.5")),
+        ("1.5Gi", Decimal(3 * 2**29)),
     ],
 )
 def test_quantities(value, amount):
     assert quantity(value) == amount
 
 
-@pytest.mark.parametrize("value", ["lots", "1Qi", "--1"])
+@pytest.mark.parametrize("value", ["lots", "1Qi", "--1", "1e400", "9Ei", "1.2.3", ""])
 def test_bad_quantities(value):
     with pytest.raises(InvalidSpec):
         quantity(value)

@@ -340,6 +340,9 @@ def test_a_status_write_to_a_deleted_webservice_is_no_error():
             {"metrics": {"source": "ingress-nginx"}}, "ingress-nginx", id="metrics-source"
         ),
         pytest.param({"image": ""}, "spec.image", id="no-image"),
+        # Valid quantities for the API server, beyond any amount a pod can have.
+        pytest.param({"resources": {"limits": {"cpu": "1e400"}}}, "1e400", id="cpu-1e400"),
+        pytest.param({"resources": {"limits": {"memory": "9Ei"}}}, "9Ei", id="memory-9Ei"),
     ],
 )
 def test_an_invalid_spec_is_degraded_and_renders_nothing(spec, message):
@@ -478,3 +481,32 @@ def test_an_object_of_a_previous_webservice_of_the_same_name_is_left_alone():
 
     assert INGRESS in kube.objects
     assert kube.count("delete") == 0
+
+
+def test_a_bug_of_herds_is_degraded_internal_error_not_a_crash(monkeypatch):
+    """Whatever goes wrong inside the operator, the user sees a reason, and the operator keeps
+    serving: the next WebService (another name) is reconciled as usual."""
+    from herd import desired
+
+    real = desired.desired
+
+    def broken(ws, tracks=None):
+        if ws.name == NAME:
+            raise ZeroDivisionError("division by zero")
+        return real(ws, tracks)
+
+    monkeypatch.setattr(desired, "desired", broken)
+    kube = FakeKube()
+    kube.put(webservice())
+    other = webservice()
+    other["metadata"] = {**other["metadata"], "name": "other", "uid": "u2"}
+    kube.put(other)
+
+    outcome = run(kube)
+    reconcile(kube, FakePrometheus(), Settings(), NS, "other", NOW)
+
+    degraded = condition(kube, "Degraded")
+    assert (degraded["status"], degraded["reason"]) == ("True", "InternalError")
+    assert "ZeroDivisionError" in degraded["message"]
+    assert ("Warning", "InternalError", degraded["message"]) in outcome.events
+    assert Ref("Deployment", NS, "other") in kube.objects

@@ -6,7 +6,7 @@ import pytest
 
 from herd.desired import Tracks, desired
 from herd.kinds import Ref
-from herd.model import parse
+from herd.model import InvalidSpec, parse
 from herd.objectmeta import REVISION_LABEL
 from herd.settings import Settings
 
@@ -85,13 +85,16 @@ def test_pod_is_restricted_and_drains_gracefully():
         assert c[probe]["httpGet"] == {"path": "/healthz", "port": "http"}
 
 
-def test_user_env_wins_over_herds():
-    env = container(
-        desired(ws(env=[{"name": "WEB_CONCURRENCY", "value": "9"}, {"name": "DB", "value": "x"}]))
-    )["env"]
-    names = [e["name"] for e in env]
-    assert names.count("WEB_CONCURRENCY") == 1
-    assert {"name": "WEB_CONCURRENCY", "value": "9"} in env and {"name": "DB", "value": "x"} in env
+def test_user_env_follows_herds():
+    env = container(desired(ws(env=[{"name": "DB", "value": "x"}])))["env"]
+    assert [e["name"] for e in env][-1] == "DB" and {"name": "DB", "value": "x"} in env
+
+
+@pytest.mark.parametrize("name", ["WEB_CONCURRENCY", "PROMETHEUS_MULTIPROC_DIR", "HERD_X"])
+def test_herds_own_variables_are_refused(name):
+    """A user's WEB_CONCURRENCY or HERD_METRICS_PORT would silently break tuning or metrics."""
+    with pytest.raises(InvalidSpec, match="set by Herd for its runtime"):
+        ws(env=[{"name": name, "value": "9"}])
 
 
 def test_ingress_carries_tuned_timeouts_and_user_annotations_win():

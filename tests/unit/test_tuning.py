@@ -128,3 +128,11 @@ def test_uvicorn_workers_are_not_recycled_by_default():
     config = resolve("asgi", ServerSpec(), res())
     assert (config.max_requests, config.max_requests_jitter) == (0, 0)
     assert resolve("asgi", ServerSpec(max_requests=100), res()).max_requests == 100
+
+
+def test_derived_workers_stop_at_the_schemas_maximum():
+    """A CPU limit of 1e6 is a valid quantity; 2,000,001 gunicorn workers are no answer."""
+    config = resolve("wsgi", ServerSpec(workload="io"), res(cpu_limit="1e6"))
+    assert config.workers == 64
+    assert [a.reason for a in config.advice] == ["WorkersCapped"]
+    assert resolve("wsgi", ServerSpec(workers=64), res(cpu_limit="1e6")).advice == ()

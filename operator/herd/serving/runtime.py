@@ -15,6 +15,12 @@ HEALTH_PATH_ENV = "HERD_HEALTH_PATH"
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 MULTIPROC_DIR = "/run/herd/metrics"
 
+#: gunicorn's own variable for the worker count; Herd sets it to the tuned value.
+WORKERS_ENV = "WEB_CONCURRENCY"
+#: Variables only Herd sets: a user's value would silently break metrics, health or tuning.
+RESERVED_ENV_PREFIX = "HERD_"
+RESERVED_ENV = (MULTIPROC_DIR_ENV, WORKERS_ENV)
+
 #: The request counter as Prometheus stores it, its status-code label, and the latency histogram.
 REQUESTS_METRIC = "http_requests_total"
 STATUS_CODE_LABEL = "code"

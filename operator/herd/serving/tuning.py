@@ -11,8 +11,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from herd import api
 from herd.model import Interface, Resources, ServerSpec, quantity
 
+#: The most workers a pod runs, derived or written: the schema's own maximum.
+MAX_WORKERS = int(api.SERVER.properties["workers"].maximum or 0)
 #: ingress-nginx keeps idle upstream connections this long (`upstream-keepalive-timeout`).
 INGRESS_UPSTREAM_KEEPALIVE_SECONDS = 60
 #: The app must keep idle connections open longer than the proxy, or the proxy reuses a
@@ -128,7 +131,9 @@ def resolve(
     cpu = pod_cpu(resources)
     memory = pod_memory_bytes(resources)
     worker_class = worker_class_for(interface, spec)
-    workers = spec.workers or _auto_workers(worker_class, spec.workload, cpu)
+    derived = _auto_workers(worker_class, spec.workload, cpu)
+    # Derived, never past what the schema lets a user write (a CPU limit of 1e6 is valid).
+    workers = spec.workers or min(derived, MAX_WORKERS)
     if not spec.workers and memory is not None:
         per_worker = WORKER_MEMORY_MIB[worker_class] * MIB
         budget = AUTO_MEMORY_BUDGET * memory - ARBITER_MEMORY_MIB * MIB
@@ -151,11 +156,19 @@ def resolve(
         cpu=cpu,
         memory_bytes=memory,
     )
-    return _with_advice(config, behind_ingress)
+    return _with_advice(config, behind_ingress, capped=not spec.workers and derived > MAX_WORKERS)
 
 
-def _with_advice(config: ServerConfig, behind_ingress: bool) -> ServerConfig:
+def _with_advice(config: ServerConfig, behind_ingress: bool, capped: bool) -> ServerConfig:
     advice = []
+    if capped:
+        advice.append(
+            Advice(
+                "WorkersCapped",
+                f"{config.cpu:g} CPUs would derive more than {MAX_WORKERS} workers: running "
+                f"{MAX_WORKERS}, the most server.workers allows; check resources.limits.cpu",
+            )
+        )
     if config.memory_bytes is not None and config.estimated_memory_bytes() > config.memory_bytes:
         advice.append(
             Advice(

@@ -65,15 +65,15 @@ def server_args(ws: WebService, config: ServerConfig) -> list[str]:
 
 
 def _env(ws: WebService, config: ServerConfig) -> list[dict[str, Any]]:
-    herd_env = [
-        {"name": "WEB_CONCURRENCY", "value": str(config.workers)},
+    """Herd's variables for herd-runtime, then the user's (whose names never collide: the
+    schema reserves Herd's)."""
+    return [
+        {"name": runtime.WORKERS_ENV, "value": str(config.workers)},
         {"name": runtime.MULTIPROC_DIR_ENV, "value": runtime.MULTIPROC_DIR},
         {"name": runtime.METRICS_PORT_ENV, "value": str(ws.metrics_port)},
         {"name": runtime.HEALTH_PATH_ENV, "value": ws.health_path},
+        *(dict(e) for e in ws.env),
     ]
-    user_names = {item["name"] for item in ws.env}
-    # The user's value wins over Herd's for the same name: nothing they wrote is overwritten.
-    return [e for e in herd_env if e["name"] not in user_names] + [dict(e) for e in ws.env]
 
 
 def _probe(ws: WebService, period: int, failures: int, timeout: int = 2) -> dict[str, Any]:

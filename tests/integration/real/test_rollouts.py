@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import time
 
+from herd_examples.workloads import FAILURE_RATE_ENV
+
 from bench.harness.cluster import eventually
 from tests.integration.real.test_traffic import rollout_reaches, wait_ready
 from tests.integration.real.workloads import FLASK, FLASK_NEXT, host, webservice
@@ -24,7 +26,7 @@ def test_a_canary_answering_5xx_is_rolled_back_by_its_scraped_metrics(herd_opera
     kubectl.apply(webservice(kubectl.namespace, canary=TIMED_STEPS))
     wait_ready(kubectl)
     broken = webservice(
-        kubectl.namespace, FLASK_NEXT, env={"HERD_EXAMPLE_FAILURE_RATE": "0.5"}, canary=TIMED_STEPS
+        kubectl.namespace, FLASK_NEXT, env={FAILURE_RATE_ENV: "0.5"}, canary=TIMED_STEPS
     )
     with real_node.Load(host(kubectl.namespace), seconds=120, rate=20) as load:
         kubectl.apply(broken)

@@ -26,7 +26,7 @@ async def broken_release(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
     if FAILURE_RATE and should_fail(FAILURE_RATE):
-        return PlainTextResponse("injected failure (HERD_EXAMPLE_FAILURE_RATE)\n", status_code=500)
+        return PlainTextResponse("injected failure (EXAMPLE_FAILURE_RATE)\n", status_code=500)
     return await call_next(request)
 
 

@@ -21,7 +21,7 @@ FAILURE_RATE = injected_failure_rate()
 @app.before_request
 def broken_release() -> Response | None:
     if FAILURE_RATE and should_fail(FAILURE_RATE):
-        return Response("injected failure (HERD_EXAMPLE_FAILURE_RATE)\n", status=500)
+        return Response("injected failure (EXAMPLE_FAILURE_RATE)\n", status=500)
     return None
 
 

@@ -12,7 +12,7 @@ MAX_MS = 10_000
 FAILURE_CODES = (500, 503)
 #: A share of every request (0 to 1) that fails with 500 — a broken release to roll back, set in
 #: the WebService's env so a canary of it differs from the stable version by this alone.
-FAILURE_RATE_ENV = "HERD_EXAMPLE_FAILURE_RATE"
+FAILURE_RATE_ENV = "EXAMPLE_FAILURE_RATE"
 
 
 def burn_cpu(ms: float) -> int:
