@@ -377,6 +377,14 @@ CANARY = obj(
         ),
     },
     required=("steps",),
+    rules=(
+        Rule(
+            "self.steps.exists(s, has(s.setWeight) && s.setWeight > 0)",
+            "steps must send the canary traffic: at least one setWeight above 0, or nothing "
+            "is ever analysed",
+            field_path=".steps",
+        ),
+    ),
 )
 
 SPEC = obj(

@@ -207,6 +207,13 @@ def _step(raw: dict[str, Any]) -> CanaryStep:
     )
 
 
+def _steps(raw: list[dict[str, Any]]) -> tuple[CanaryStep, ...]:
+    steps = tuple(_step(s) for s in raw)
+    if not any(s.set_weight for s in steps):
+        raise InvalidSpec(f"canary.{api.CANARY.rules[0].message}")
+    return steps
+
+
 def _quantities(raw: dict[str, Any] | None) -> dict[str, str]:
     result = {}
     for name, value in (raw or {}).items():
@@ -350,7 +357,7 @@ def parse(body: dict[str, Any], defaults: Settings = DEFAULTS) -> WebService:
         canary=None
         if canary is None
         else CanarySpec(
-            steps=tuple(_step(s) for s in canary["steps"]),
+            steps=_steps(canary["steps"]),
             analysis=AnalysisSpec(
                 interval_seconds=canary["analysis"]["intervalSeconds"],
                 max_error_rate=float(canary["analysis"]["maxErrorRate"]),

@@ -138,6 +138,11 @@ REJECTED = [
     ),
     ("no-steps", {**BASE, "canary": {"steps": []}}, "should have at least 1 items"),
     (
+        "no-canary-traffic",
+        {**BASE, "canary": {"steps": [{"setWeight": 0}, {"pause": {"duration": 60}}]}},
+        "at least one setWeight above 0",
+    ),
+    (
         "bad-duration",
         {**BASE, "canary": {"steps": [{"pause": {"duration": "ten"}}]}},
         "duration must be seconds",

@@ -141,3 +141,10 @@ def test_bad_quantities(value):
 def test_missing_required_fields_are_invalid():
     with pytest.raises(InvalidSpec, match="spec.image is required"):
         parse({"metadata": {"name": "x"}, "spec": {"app": "a:b"}})
+
+
+def test_a_plan_that_never_sends_the_canary_traffic_is_invalid():
+    """Only zero weights would promote after zero analyses."""
+    steps = [{"setWeight": 0}, {"pause": {"duration": 60}}]
+    with pytest.raises(InvalidSpec, match="at least one setWeight above 0"):
+        parse(body(canary={"steps": steps}))

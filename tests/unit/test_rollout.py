@@ -278,3 +278,24 @@ def test_state_round_trips_through_status():
 )
 def test_only_a_rollout_under_way_or_a_waiting_intent_moves_with_time(status, moves):
     assert moves_with_time(status) is moves
+
+
+def test_a_timed_pause_longer_than_the_deadline_is_no_stall():
+    """A 700 s pause under a 600 s deadline, with passing analyses, goes on to the next step;
+    the deadline then counts from the pause's end."""
+    spec = replace(
+        SPEC,
+        steps=(
+            CanaryStep(set_weight=10),
+            CanaryStep(is_pause=True, pause_seconds=700),
+            CanaryStep(set_weight=50),
+        ),
+    )
+    pausing = rolling(step_index=1, weight=10, passed_in_step=True, step_started=1000)
+    state, events = step(spec, pausing, world(now=1650))
+    assert state.phase == "Progressing" and state.step_index == 1, events
+    state, _ = step(spec, state, world(now=1700))
+    assert state.step_index == 2
+    waiting = rolling(step_index=1, weight=10, passed_in_step=False, step_started=1000)
+    assert step(spec, waiting, world(now=2299))[0].phase == "Progressing"
+    assert step(spec, waiting, world(now=2301))[0].phase == "RolledBack"

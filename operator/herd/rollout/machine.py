@@ -203,6 +203,16 @@ def _record(state: State, verdict: Verdict, now: float) -> State:
     return replace(state, last_analysis_time=now, last_analysis=analysis)
 
 
+def _progress_mark(spec: CanarySpec, state: State) -> float:
+    """Since when the rollout has been making no progress. A timed pause is planned waiting,
+    not a stall: the deadline counts from its end, so a pause longer than the deadline never
+    rolls back a healthy canary."""
+    current = spec.steps[min(state.step_index, len(spec.steps) - 1)]
+    if current.is_pause and current.pause_seconds is not None:
+        return max(state.last_progress, state.step_started + current.pause_seconds)
+    return state.last_progress
+
+
 def _failed(spec: CanarySpec, state: State, verdict: Verdict) -> tuple[State, list[Event]]:
     """A failed analysis: counted, and the rollback once failureLimit is reached."""
     failed = state.failed_checks + 1
@@ -286,7 +296,7 @@ def step(spec: CanarySpec, state: State, world: World) -> tuple[State, list[Even
             return state, events  # only a failure moves a paused rollout
         return _failed(spec, state, world.verdict)
 
-    if world.now - state.last_progress > spec.progress_deadline_seconds:
+    if world.now - _progress_mark(spec, state) > spec.progress_deadline_seconds:
         message = f"no progress for {spec.progress_deadline_seconds}s: rolled back"
         return _end(state, "RolledBack", message), [
             *events,
