@@ -52,6 +52,12 @@ CHANGES = (
     "`spec.metrics.source` has no default of its own: unset, it is the router's default "
     "(`app` for both); `ingress-nginx` is accepted only with `spec.route.ingress`.",
     "`status.canary.phase` and `status.intent.action` are enums.",
+    "`status.canary` and `status.stableSpec` are reports: the operator keeps the rollout state "
+    "and the stable version on the stable Deployment, where the herd-promoter role (which may "
+    "write `status.intent`) cannot write. An older operator's `status.stableSpec` is taken over "
+    "once, if the stable Deployment runs it.",
+    "env names `HERD_*`, `PROMETHEUS_MULTIPROC_DIR` and `WEB_CONCURRENCY` are refused; a canary "
+    "plan needs a `setWeight` above 0.",
 )
 
 #: Longest WebService name: it names Services (DNS-1035 labels, 63 characters) and the
@@ -523,7 +529,8 @@ SERVER_STATUS = obj(
 )
 
 CANARY_STATUS = obj(
-    "The canary rollout: all of its state, so a restarted operator resumes where it was.",
+    "The canary rollout, as the operator keeps it on the stable Deployment (annotation "
+    "herd.dev/rollout, where a restarted operator resumes from). A report, never read back.",
     {
         "phase": string("Where the rollout is.", enum=PHASES),
         "stepIndex": integer("0-based index of the current step."),
@@ -588,8 +595,9 @@ STATUS = obj(
         "canary": CANARY_STATUS,
         "intent": INTENT,
         "stableSpec": obj(
-            "The pod-shaping spec fields of the version that serves, kept while a canary of a "
-            "newer spec is judged.",
+            "The pod-shaping spec fields of the version that serves. A report: the operator "
+            "keeps them on the stable Deployment (annotation herd.dev/stable-spec) and never "
+            "reads them from here.",
             preserve_unknown=True,
         ),
     },

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from herd import kinds, routing
+from herd import held, kinds, routing
 from herd.autoscaling import keda
+from herd.held import Held
 from herd.kinds import Ref
 from herd.model import WebService
 from herd.objectmeta import REVISION_LABEL, canary_name
@@ -38,7 +39,7 @@ class Desired:
 
 def tracks_for(ws: WebService, revision: str, serving: WebService | None, rollout: State) -> Tracks:
     """What each track runs, for `ws` (whose pod template hashes to `revision`) while the
-    version `serving` (status.stableSpec) serves, in rollout state `rollout`. The one place
+    version `serving` (herd.held) serves, in rollout state `rollout`. The one place
     that says which version is stable: `serving`, except once the rollout of `revision` is
     promoting or promoted, when the stable Deployment runs the spec."""
     if ws.canary is None or serving is None:
@@ -69,10 +70,13 @@ def owned(ws: WebService) -> list[Ref]:
     ]
 
 
-def desired(ws: WebService, tracks: Tracks | None = None) -> Desired:
+def desired(ws: WebService, tracks: Tracks | None = None, kept: Held | None = None) -> Desired:
+    """The objects of `ws`; `kept` is what the operator keeps on the stable Deployment."""
     tracks = tracks or Tracks(stable=ws)
     config = config_of(tracks.stable)
-    deployment = workload.deployment(tracks.stable, config, replicas=ws.replicas)
+    deployment = workload.deployment(
+        tracks.stable, config, ws.replicas, annotations=held.annotations(kept or Held())
+    )
     objects: list[dict[str, Any]] = [deployment, workload.service(ws)]
     canary = tracks.canary
     if canary is not None:

@@ -223,7 +223,7 @@ def _quantities(raw: dict[str, Any] | None) -> dict[str, str]:
 
 
 #: Spec fields that shape the pod template: a change to any of them is a new revision, rolled
-#: out as a canary when `spec.canary` is set. `status.stableSpec` keeps these for the version
+#: out as a canary when `spec.canary` is set. `herd.held` keeps these for the version
 #: that serves, so the stable Deployment can be rendered while a canary is judged.
 POD_FIELDS = (
     "image",
@@ -371,7 +371,7 @@ def parse(body: dict[str, Any], defaults: Settings = DEFAULTS) -> WebService:
 
 
 def with_pod_fields(ws: WebService, snapshot: dict[str, Any]) -> WebService:
-    """The WebService as it would be with the pod template of `snapshot` (status.stableSpec,
-    the version that serves); only the snapshot is parsed, the rest is `ws`'s."""
+    """The WebService as it would be with the pod template of `snapshot` (the pod fields
+    herd.held keeps for the version that serves); only the snapshot is parsed."""
     spec = api.SPEC.apply_defaults(snapshot)
     return replace(ws, **_pod_values(spec))

@@ -10,14 +10,15 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from herd import desired, kinds, model, status
+from herd import desired, held, kinds, model, status
 from herd.api_errors import ApiError
 from herd.drift import contains
 from herd.kinds import Ref
 from herd.kube import KubeApi
-from herd.objectmeta import MANAGED_BY, MANAGED_BY_LABEL
+from herd.objectmeta import MANAGED_BY, MANAGED_BY_LABEL, REVISION_LABEL
 from herd.observation import MetricsReader
 from herd.rollout import loop as rollout
+from herd.rollout import machine
 from herd.settings import Settings
 from herd.timestamps import rfc3339
 
@@ -63,6 +64,8 @@ def _sync_child(
     applied = kube.apply(want)
     outcome.writes += 1
     kind, name = want["kind"], want["metadata"]["name"]
+    if live is not None and contains(live, held.without(want)):
+        return applied  # only what the operator keeps on it changed: no news for users
     if live is not None:
         outcome.events.append(("Normal", "Updated", f"{kind} {name} updated to the desired state"))
     else:
@@ -94,18 +97,24 @@ def _write_status(
     outcome.status_changed = True
 
 
-def _stable_spec(
-    body: dict[str, Any],
-    ws: model.WebService,
-    revision: str,
-    stable_is_spec: bool,
-    deployment: dict[str, Any] | None,
-) -> dict[str, Any] | None:
-    """The pod fields of the version that serves: the spec's, once the stable Deployment runs
-    its revision on every replica (a rejected or unfinished template never becomes stable)."""
-    if stable_is_spec and rollout.deployment_runs(deployment, revision, ws.replicas):
-        return model.pod_fields(body["spec"])
-    return (body.get("status") or {}).get("stableSpec")
+def _kept(
+    ws: model.WebService, previous: dict[str, Any], deployment: dict[str, Any] | None
+) -> held.Held:
+    """What the operator keeps on the stable Deployment. A WebService served by an operator
+    that kept it in status still has it only there: the stable version is taken from there
+    once, if the Deployment really runs it; a rollout state only if it is over (a forged one
+    in progress could promote without analysis)."""
+    kept = held.read(deployment)
+    stable_spec, rollout_state = kept.stable_spec, kept.rollout
+    if deployment is not None and stable_spec is None and previous.get("stableSpec"):
+        claimed = desired.revision_of(model.with_pod_fields(ws, previous["stableSpec"]))
+        running = deployment["spec"]["template"]["metadata"].get("labels", {})
+        if running.get(REVISION_LABEL) == claimed:
+            stable_spec = previous["stableSpec"]
+    reported = previous.get("canary") or {}
+    if rollout_state is None and reported.get("phase") in machine.TERMINAL:
+        rollout_state = reported
+    return held.Held(stable_spec, rollout_state)
 
 
 def reconcile(
@@ -169,19 +178,25 @@ def _converge(
     outcome: Outcome,
 ) -> None:
     previous = body.get("status") or {}
-    snapshot = previous.get("stableSpec")
-    serving = model.with_pod_fields(ws, snapshot) if snapshot else None
     revision = desired.revision_of(ws)
     live = {ref: kube.get(ref) for ref in desired.owned(ws)}
+    stable_ref = Ref(kinds.DEPLOYMENT.kind, ws.namespace, ws.name)
+    kept = _kept(ws, previous, live.get(stable_ref))
+    serving = model.with_pod_fields(ws, kept.stable_spec) if kept.stable_spec else None
 
-    turn = rollout.turn(prometheus, ws, serving, revision, previous, live, now)
-    if turn.record is not None:
-        kube.apply_status(ws.namespace, ws.name, {"canary": turn.record}, rollout.FIELD_MANAGER)
-        outcome.writes += 1
+    turn = rollout.turn(
+        prometheus, ws, serving, revision, kept.rollout, previous.get("intent"), live, now
+    )
     outcome.events.extend(turn.events)
-
     tracks = desired.tracks_for(ws, revision, serving, turn.state)
-    want = desired.desired(ws, tracks)
+    # The spec becomes the stable version once the stable Deployment runs it on every replica
+    # (a rejected or unfinished template never does).
+    promoted = tracks.stable is ws and rollout.deployment_runs(
+        live.get(stable_ref), revision, ws.replicas
+    )
+    stable_spec = model.pod_fields(body["spec"]) if promoted else kept.stable_spec
+    want = desired.desired(ws, tracks, held.Held(stable_spec, turn.record))
+
     problems: list[status.Problem] = []
     deployment: dict[str, Any] | None = None
     for obj in want.objects:
@@ -191,7 +206,7 @@ def _converge(
         except ApiError as error:
             problems.append(_problem(error, obj))
             synced = live.get(ref)
-        if ref == Ref(kinds.DEPLOYMENT.kind, ws.namespace, ws.name):
+        if ref == stable_ref:
             deployment = synced
     for ref in want.absent:
         found = live.get(ref)
@@ -199,10 +214,13 @@ def _converge(
             outcome.writes += 1
             outcome.events.append(("Normal", "Deleted", f"deleted {ref.kind} {ref.name}"))
 
+    # Reports of what is kept: rewritten whenever they differ, so a forged one does not stay.
+    if turn.record is not None and turn.record != previous.get("canary"):
+        kube.apply_status(ws.namespace, ws.name, {"canary": turn.record}, rollout.FIELD_MANAGER)
+        outcome.writes += 1
     new_status = status.compute(
         ws, want, deployment, problems, previous, rfc3339(now), turn.state, revision
     )
-    stable_spec = _stable_spec(body, ws, revision, tracks.stable is ws, deployment)
     if stable_spec is not None:
         new_status["stableSpec"] = stable_spec
     outcome.events.extend(_transition_events(previous, new_status))

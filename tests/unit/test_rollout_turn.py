@@ -3,6 +3,7 @@ against an in-memory API and a stand-in Prometheus."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -72,6 +73,11 @@ class Rollout:
         outcome = reconcile(self.kube, self.prometheus, Settings(), NS, NAME, self.now)
         assert self.kube.count("get", "WebService") == 1  # each pass reads it once
         return outcome
+
+    def kept(self) -> dict[str, Any]:
+        """The rollout state the operator keeps on the stable Deployment."""
+        notes = self.kube.objects[STABLE_DEPLOYMENT]["metadata"].get("annotations") or {}
+        return json.loads(notes.get("herd.dev/rollout", "{}"))
 
     @property
     def status(self) -> dict[str, Any]:
@@ -151,9 +157,15 @@ def test_a_new_image_starts_a_canary_beside_the_stable_version():
     )
     assert rollout.canary["phase"] == "Progressing"
     assert all("canary" not in s for m, s in rollout.kube.status_writes if m == "herd")
-    assert set(rollout.kube.written("apply")) == {CANARY_DEPLOYMENT, CANARY_SERVICE}
+    # The stable Deployment takes only the kept rollout state (herd.held), not the template.
+    assert set(rollout.kube.written("apply")) == {
+        STABLE_DEPLOYMENT,
+        CANARY_DEPLOYMENT,
+        CANARY_SERVICE,
+    }
     assert rollout.image(CANARY_DEPLOYMENT) == "web:2"
-    assert rollout.image(STABLE_DEPLOYMENT) == "web:1"  # not touched
+    assert rollout.image(STABLE_DEPLOYMENT) == "web:1"
+    assert rollout.kept()["phase"] == "Progressing"
     assert rollout.kube.objects[CANARY_DEPLOYMENT]["spec"]["replicas"] == 1
     assert CANARY_INGRESS not in rollout.kube.objects  # no route at weight 0
     assert "RolloutStarted" in [reason for _, reason, _ in outcome.events]
@@ -170,7 +182,7 @@ def test_a_canary_not_ready_yet_gets_no_traffic():
 
     assert rollout.canary["weight"] == 0
     assert CANARY_INGRESS not in rollout.kube.objects
-    assert rollout.kube.count("apply") == 0
+    assert rollout.kube.written("apply") == [STABLE_DEPLOYMENT]  # the kept state's message
 
 
 def test_a_ready_canary_gets_its_weight_on_a_canary_ingress():
@@ -186,7 +198,8 @@ def test_a_ready_canary_gets_its_weight_on_a_canary_ingress():
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary"] == "true"
     backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
     assert backend["name"] == CANARY
-    assert rollout.kube.written("apply") == [CANARY_INGRESS]
+    assert rollout.kube.written("apply") == [STABLE_DEPLOYMENT, CANARY_INGRESS]
+    assert rollout.kept()["weight"] == 20
     assert rollout.prometheus.queries == []  # no traffic on the canary until this pass
 
 
@@ -299,3 +312,38 @@ def test_a_promoted_canary_stays_promoted():
     assert rollout.canary["phase"] == "Succeeded"
     assert rollout.image(STABLE_DEPLOYMENT) == "web:2"
     assert rollout.status["stableSpec"]["image"] == "web:2"
+
+
+FORGED_STABLE = {"image": "evil:1", "app": "app.main:app", "env": [{"name": "X", "value": "1"}]}
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        pytest.param({"canary": {"phase": "Promoting", "stepIndex": 2}}, id="phase-promoting"),
+        pytest.param({"stableSpec": FORGED_STABLE}, id="stable-spec"),
+        pytest.param(
+            {"canary": {"phase": "Succeeded", "canaryRevision": "x"}, "stableSpec": FORGED_STABLE},
+            id="both",
+        ),
+    ],
+)
+def test_what_a_promoter_writes_to_status_reaches_no_deployment(forged):
+    """herd-promoter may patch webservices/status (for status.intent); whatever else it writes
+    there is a report the operator rewrites, never an input."""
+    rollout = Rollout(PAUSE_FOR_PROMOTE).at_weight()
+    rollout.tick(INTERVAL)  # analysed at 20 %, now paused for herd promote
+    assert rollout.canary["phase"] == "Paused"
+    rollout.kube.apply_status(NS, NAME, forged, manager="herd-promoter")
+
+    rollout.tick()
+    rollout.kube.roll_out(NAME)
+    rollout.tick()
+
+    assert rollout.image(STABLE_DEPLOYMENT) == "web:1"
+    assert rollout.image(CANARY_DEPLOYMENT) == "web:2"
+    assert rollout.kept()["phase"] == "Paused"
+    assert rollout.canary["phase"] == "Paused"  # the report restored
+    assert rollout.status["stableSpec"]["image"] == "web:1"
+    pod = rollout.kube.objects[STABLE_DEPLOYMENT]["spec"]["template"]["spec"]
+    assert all(e["name"] != "X" for e in pod["containers"][0]["env"])

@@ -1,7 +1,7 @@
 """The rollout's turn in every reconcile: observe the tracks and, when an analysis is due, the
-canary's metrics; step the pure machine (`herd.rollout.machine.step`); say what to record in
-`status.canary` (under its own field manager). The reconciler then renders the objects the
-new state asks for, in the same pass."""
+canary's metrics; step the pure machine (`herd.rollout.machine.step`). The reconciler keeps
+the new state on the stable Deployment (herd.held), reports it in `status.canary` (under its
+own field manager), and renders the objects it asks for, in the same pass."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ FIELD_MANAGER = "herd-canary"
 class Turn:
     state: machine.State  # what the objects are rendered for
     events: list[machine.Event] = field(default_factory=list)
-    record: dict[str, Any] | None = None  # status.canary to write; None: nothing new
+    record: dict[str, Any] | None = None  # the state to keep and report; None: no rollout yet
 
 
 def deployment_runs(
@@ -44,8 +44,8 @@ def deployment_runs(
     )
 
 
-def _intent(previous: dict[str, Any], state: machine.State) -> machine.Intent | None:
-    intent = previous.get("intent") or {}
+def _intent(intent: dict[str, Any] | None, state: machine.State) -> machine.Intent | None:
+    intent = intent or {}
     if not intent.get("id") or intent["id"] == state.handled_intent:
         return None
     return machine.Intent(intent["action"], intent["id"])
@@ -64,7 +64,9 @@ def analyze(prometheus: MetricsReader, ws: WebService) -> machine.Verdict:
     )
 
 
-def _record(ws: WebService, state: machine.State) -> dict[str, Any]:
+def _record(ws: WebService, state: machine.State) -> dict[str, Any] | None:
+    if state.phase is None:
+        return None  # no rollout has started: nothing to keep or report
     return {**machine.to_status(state), "observedGeneration": ws.generation}
 
 
@@ -73,27 +75,25 @@ def turn(
     ws: WebService,
     serving: WebService | None,
     revision: str,
-    previous: dict[str, Any],
+    held: dict[str, Any] | None,
+    intent: dict[str, Any] | None,
     live: dict[Ref, dict[str, Any] | None],
     now: float,
 ) -> Turn:
     """One step of the rollout of `ws` (whose pod template hashes to `revision`) against
-    `serving`, the version status.stableSpec says serves; `live` holds the objects as read."""
-    state = machine.from_status(previous.get("canary"))
+    `serving`, the version that serves; `held` is the rollout state the operator kept
+    (herd.held), `intent` the user's status.intent, `live` the objects as read."""
+    state = machine.from_status(held)
     if ws.canary is None or serving is None:
         return Turn(state)  # no canary wanted, or nothing serves yet to compare against
-    seen_generation = (previous.get("canary") or {}).get("observedGeneration")
-    # Say which spec this status describes, even when nothing moves: `herd status --wait` must
-    # not take an old phase for the new spec.
-    stale = state.phase is not None and seen_generation != ws.generation
     stable_revision = desired.revision_of(serving)
-    intent = _intent(previous, state)
+    wanted = _intent(intent, state)
     if (
         not state.active
-        and intent is None
+        and wanted is None
         and (revision == stable_revision or state.canary_revision == revision)
     ):
-        return Turn(state, record=_record(ws, state) if stale else None)
+        return Turn(state, record=_record(ws, state))
 
     def deployment(name: str) -> dict[str, Any] | None:
         return live.get(Ref(kinds.DEPLOYMENT.kind, ws.namespace, name))
@@ -110,7 +110,7 @@ def turn(
         ),
         stable_promoted=deployment_runs(deployment(ws.name), revision),
         verdict=analyze(prometheus, ws) if due else None,
-        intent=intent,
+        intent=wanted,
     )
     new, events = machine.step(ws.canary, state, world)
-    return Turn(new, events, _record(ws, new) if new != state or stale else None)
+    return Turn(new, events, _record(ws, new))

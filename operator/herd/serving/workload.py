@@ -177,6 +177,7 @@ def deployment(
     replicas: int,
     name: str | None = None,
     track: str = "stable",
+    annotations: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     template = pod_template(ws, config, track)
     stable_template = template if track == "stable" else None
@@ -185,7 +186,7 @@ def deployment(
     )
     return {
         **kinds.DEPLOYMENT.type_meta(),
-        "metadata": objectmeta.metadata(ws, name or ws.name, track),
+        "metadata": objectmeta.metadata(ws, name or ws.name, track, annotations),
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": objectmeta.selector(ws, track)},
