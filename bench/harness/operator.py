@@ -88,6 +88,9 @@ def start(
             str(metrics_port),
             "--metrics-address",
             "127.0.0.1",
+            # The Prometheus servers tests and benches start listen on loopback, any port.
+            "--prometheus-allow",
+            "http://127.0.0.1",
             *extra_args,
         ],
         stdout=log_path.open("w"),  # noqa: SIM115 (the process writes it for its lifetime)

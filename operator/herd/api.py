@@ -56,6 +56,7 @@ CHANGES = (
     "and the stable version on the stable Deployment, where the herd-promoter role (which may "
     "write `status.intent`) cannot write. An older operator's `status.stableSpec` is taken over "
     "once, if the stable Deployment runs it.",
+    "`spec.metrics.prometheusURL` must be an origin the operator's admin allowed.",
     "env names `HERD_*`, `PROMETHEUS_MULTIPROC_DIR` and `WEB_CONCURRENCY` are refused; a canary "
     "plan needs a `setWeight` above 0.",
 )
@@ -311,7 +312,9 @@ METRICS = obj(
             enum=METRIC_SOURCES,
         ),
         "prometheusURL": string(
-            "Prometheus to query; unset, the operator's --prometheus-url.",
+            "Prometheus to query; unset, the operator's --prometheus-url. Only origins the "
+            "operator's admin allowed (--prometheus-allow), without credentials; any other is "
+            "Degraded PrometheusNotAllowed and never called.",
             pattern="^https?://",
             max_length=2048,
         ),

@@ -36,6 +36,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
     settings = Settings(
         ingress_class=args.ingress_class,
         prometheus_url=args.prometheus_url,
+        prometheus_allowed=tuple(args.prometheus_allow),
         autoscale_interval=args.autoscale_interval,
         canary_interval=args.canary_interval,
     )
@@ -158,6 +159,15 @@ def parser(prog: str = "herd") -> argparse.ArgumentParser:
         "--prometheus-url",
         default=defaults.prometheus_url,
         help="Prometheus for autoscaling and canary analysis (env HERD_PROMETHEUS_URL)",
+    )
+    run.add_argument(
+        "--prometheus-allow",
+        action="append",
+        metavar="ORIGIN",
+        default=list(defaults.prometheus_allowed),
+        help="an origin (http://host, any port; or http://host:port) a WebService's "
+        "metrics.prometheusURL may name besides the default's (repeatable; env "
+        "HERD_PROMETHEUS_ALLOWED, comma-separated)",
     )
     run.add_argument(
         "--canary-interval",

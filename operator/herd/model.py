@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
-from herd import api
+from herd import api, endpoints
 from herd.schema import Schema
 from herd.serving import runtime
 from herd.settings import Settings
@@ -23,7 +23,12 @@ WorkerClass = Literal["auto", "sync", "gthread", "gevent", "uvicorn"]
 
 
 class InvalidSpec(ValueError):
-    """The spec cannot be served as written; the message tells the user what to change."""
+    """The spec cannot be served as written; the message tells the user what to change, the
+    reason (a Degraded condition's) what kind of problem it is."""
+
+    def __init__(self, message: str, reason: str = "InvalidSpec") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def _default(schema: Schema, name: str) -> Any:
@@ -321,7 +326,12 @@ def _metrics(raw: dict[str, Any], route: Route | None, defaults: Settings) -> Me
         raise InvalidSpec(
             f"metrics.source {source} needs spec.route.ingress (allowed here: {', '.join(allowed)})"
         )
-    return MetricsSpec(source, raw.get("prometheusURL", defaults.prometheus_url))
+    url = raw.get("prometheusURL", defaults.prometheus_url)
+    try:
+        endpoints.check(url, defaults)
+    except endpoints.NotAllowed as error:
+        raise InvalidSpec(str(error), reason="PrometheusNotAllowed") from error
+    return MetricsSpec(source, url)
 
 
 def parse(body: dict[str, Any], defaults: Settings = DEFAULTS) -> WebService:

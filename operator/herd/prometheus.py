@@ -13,6 +13,7 @@ from typing import Any
 
 import urllib3
 
+from herd.endpoints import redacted
 from herd.observation import Observation
 
 
@@ -24,50 +25,62 @@ class Prometheus:
 
     def query(self, url: str, promql: str) -> Observation:
         """The answer of the Prometheus at `url` to one instant query; retried with backoff
-        while it is unreachable or answers 5xx."""
+        while it is unreachable or answers 5xx. Redirects are not followed, and nothing of an
+        answer's body reaches a message: the URL comes from a namespace user's spec."""
         endpoint = f"{url.rstrip('/')}/api/v1/query"
+        where = redacted(url)
         failure = Observation("unreachable", detail="no attempt made")
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                response = self._http.request("GET", endpoint, fields={"query": promql})
-            except urllib3.exceptions.HTTPError as error:
-                failure = Observation(
-                    "unreachable", detail=f"{url}: {type(error).__name__}: {error}"
+                response = self._http.request(
+                    "GET", endpoint, fields={"query": promql}, redirect=False
                 )
+            except urllib3.exceptions.HTTPError as error:
+                failure = Observation("unreachable", detail=f"{where}: {type(error).__name__}")
                 continue
             if response.status >= 500:
-                failure = Observation(
-                    "unreachable", detail=f"{url}: HTTP {response.status}: {response.data[:200]!r}"
-                )
+                failure = Observation("unreachable", detail=f"{where}: HTTP {response.status}")
                 continue
+            if response.status >= 300:
+                return Observation("invalid", detail=f"{where}: HTTP {response.status}")
             try:
-                return parse_response(json.loads(response.data))
+                body = json.loads(response.data)
             except ValueError:
-                return Observation("invalid", detail=f"{url}: the answer is not JSON")
+                return Observation("invalid", detail=f"{where}: the answer is not JSON")
+            return parse_response(body)
         return failure
 
     def close(self) -> None:
         self._http.clear()
 
 
-def parse_response(body: dict[str, Any]) -> Observation:
-    """An Observation from the JSON of /api/v1/query."""
+def parse_response(body: Any) -> Observation:
+    """An Observation from the JSON of /api/v1/query; anything else is `invalid`."""
+    if not isinstance(body, dict):
+        return Observation("invalid", detail="the answer is not a Prometheus query result")
     if body.get("status") != "success":
-        return Observation("invalid", detail=f"{body.get('errorType')}: {body.get('error')}")
-    data = body.get("data", {})
-    if data.get("resultType") == "scalar":
-        samples = [data["result"]]
-    elif data.get("resultType") == "vector":
-        samples = [series["value"] for series in data.get("result", [])]
-    else:
-        return Observation("invalid", detail=f"unexpected result type {data.get('resultType')}")
-    if not samples:
-        return Observation("empty", detail="no series matched")
-    if len(samples) > 1:
-        return Observation("invalid", detail=f"{len(samples)} series where one was expected")
-    value = float(samples[0][1])
+        return Observation(
+            "invalid", detail=f"Prometheus refused the query: {body.get('errorType')}"
+        )
+    data = body.get("data")
+    result = data.get("result") if isinstance(data, dict) else None
+    kind = data.get("resultType") if isinstance(data, dict) else None
+    try:
+        if kind == "scalar":
+            samples = [result]
+        elif kind == "vector" and isinstance(result, list):
+            samples = [series["value"] for series in result]
+        else:
+            return Observation("invalid", detail=f"unexpected result type {str(kind)[:20]}")
+        if not samples:
+            return Observation("empty", detail="no series matched")
+        if len(samples) > 1:
+            return Observation("invalid", detail=f"{len(samples)} series where one was expected")
+        value = float(samples[0][1])
+    except (TypeError, KeyError, IndexError, ValueError):
+        return Observation("invalid", detail="the answer is not a Prometheus query result")
     if math.isnan(value) or math.isinf(value):
         return Observation("nan", detail=f"the query evaluated to {samples[0][1]}")
     return Observation("value", value)

@@ -138,7 +138,7 @@ def reconcile(
         try:
             _converge(kube, prometheus, body, model.parse(body, settings), now, outcome)
         except model.InvalidSpec as error:
-            _degrade(kube, body, status.Problem("InvalidSpec", str(error)), now, outcome)
+            _degrade(kube, body, status.Problem(error.reason, str(error)), now, outcome)
         except (ApiError, TransientError, NamespaceGone):
             raise
         except Exception as error:

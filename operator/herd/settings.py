@@ -12,6 +12,9 @@ class Settings:
     ingress_class: str = "nginx"
     #: Prometheus the autoscaler and canary analysis read, unless a WebService names its own.
     prometheus_url: str = "http://prometheus-server.monitoring.svc:80"
+    #: Origins (scheme://host, or scheme://host:port) a WebService's metrics.prometheusURL may
+    #: name besides the default's: the cluster admin decides which endpoints the operator calls.
+    prometheus_allowed: tuple[str, ...] = ()
     #: Seconds between two decisions of the built-in autoscaler (the HPA's sync period).
     autoscale_interval: float = 15.0
     #: Seconds between two ticks of a canary rollout (analysis runs every intervalSeconds).
@@ -22,6 +25,9 @@ class Settings:
         return cls(
             ingress_class=os.environ.get("HERD_INGRESS_CLASS", cls.ingress_class),
             prometheus_url=os.environ.get("HERD_PROMETHEUS_URL", cls.prometheus_url),
+            prometheus_allowed=tuple(
+                o for o in os.environ.get("HERD_PROMETHEUS_ALLOWED", "").split(",") if o
+            ),
             autoscale_interval=float(
                 os.environ.get("HERD_AUTOSCALE_INTERVAL", cls.autoscale_interval)
             ),

@@ -198,7 +198,6 @@ metadata: {{name: web}}
 spec:
   image: web:1
   app: app.main:app
-  metrics: {{prometheusURL: "http://prometheus.monitoring:9090"}}
   autoscaling: {{enabled: true, engine: {engine}, maxReplicas: 7, targetRPMPerReplica: 900}}
 """
     kubectl.apply(manifest.format(engine="keda"))

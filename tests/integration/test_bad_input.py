@@ -3,6 +3,10 @@ reason, while a good WebService beside them keeps being served."""
 
 from __future__ import annotations
 
+import http.server
+import threading
+import time
+
 import pytest
 import yaml
 
@@ -20,6 +24,13 @@ def manifest(name: str, spec: dict) -> str:
             "spec": spec,
         }
     )
+
+
+def degraded(kubectl: Kubectl, name: str) -> dict | None:
+    """The WebService's Degraded condition once it is True."""
+    ws = kubectl.get("webservice", name)
+    found = [c for c in ws.get("status", {}).get("conditions", []) if c["type"] == "Degraded"]
+    return found[0] if found and found[0]["status"] == "True" else None
 
 
 def without(key: str) -> dict:
@@ -199,13 +210,8 @@ def test_degraded_with_a_reason_while_a_good_one_is_served(herd_operator, kubect
         kubectl.apply(manifest(name, spec))
     kubectl.apply(manifest("good", {**BASE, "replicas": 2}))
 
-    def degraded(name: str):
-        ws = kubectl.get("webservice", name)
-        found = [c for c in ws.get("status", {}).get("conditions", []) if c["type"] == "Degraded"]
-        return found and found[0]["status"] == "True" and found[0]
-
     for name, _, reason, message in DEGRADED:
-        found = eventually(lambda n=name: degraded(n), timeout=30, what=f"{name} Degraded")
+        found = eventually(lambda n=name: degraded(kubectl, n), timeout=30, what=f"{name} Degraded")
         assert found["reason"] == reason
         assert message in found["message"]
     kubectl.run("wait", "--for", "condition=Ready", "webservice/good", "--timeout=60s")
@@ -216,3 +222,37 @@ def test_degraded_with_a_reason_while_a_good_one_is_served(herd_operator, kubect
         timeout=20,
         what="good scaled to 3",
     )
+
+
+def test_a_prometheus_the_admin_did_not_allow_is_never_called(herd_operator, kubectl: Kubectl):
+    """The operator's settings allow the default Prometheus and loopback 127.0.0.1; a server
+    on 127.0.0.2 stands for anything else a namespace user could name (metadata endpoints)."""
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            seen.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.2:{server.server_port}"
+        spec = {**BASE, "autoscaling": {"enabled": True}, "metrics": {"prometheusURL": url}}
+        kubectl.apply(manifest("elsewhere", spec))
+
+        condition = eventually(
+            lambda: degraded(kubectl, "elsewhere"), timeout=30, what="Degraded PrometheusNotAllowed"
+        )
+        assert condition["reason"] == "PrometheusNotAllowed"
+        assert "127.0.0.2" in condition["message"]
+        time.sleep(7)  # more than two autoscaler intervals (3 s) of the tests' operator
+        assert seen == []
+        assert not kubectl.exists("deployment", "elsewhere")
+    finally:
+        server.shutdown()
+        server.server_close()

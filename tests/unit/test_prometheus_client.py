@@ -71,3 +71,31 @@ def test_nothing_listening_is_unreachable():
         port = probe.getsockname()[1]
     observation = Prometheus(timeout=1, retries=0).query(f"http://127.0.0.1:{port}", "up")
     assert observation.kind == "unreachable" and str(port) in observation.detail
+
+
+def test_a_redirect_is_not_followed():
+    """The URL is a namespace user's: a redirect could lead the operator anywhere."""
+    with serving([(302, b"")]) as (url, seen):
+        observation = Prometheus().query(url, "up")
+    assert observation.kind == "invalid" and "HTTP 302" in observation.detail
+    assert len(seen) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[1, 2]", b'"text"', b'{"status": "success", "data": []}', b'{"status": "success"}'],
+)
+def test_any_shape_of_json_is_an_observation_never_an_exception(body):
+    with serving([(200, body)]) as (url, _):
+        assert Prometheus().query(url, "up").kind == "invalid"
+
+
+def test_what_an_endpoint_answers_reaches_no_message():
+    with serving([(503, b"secret-token-in-the-body")]) as (url, _):
+        observation = Prometheus(retries=0).query(url, "up")
+    assert "secret" not in observation.detail and "HTTP 503" in observation.detail
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    closed = Prometheus(timeout=1, retries=0).query(f"http://user:hunter2@127.0.0.1:{port}", "up")
+    assert closed.kind == "unreachable" and "hunter2" not in closed.detail

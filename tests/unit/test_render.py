@@ -176,7 +176,6 @@ def test_keda_engine_renders_a_scaled_object_on_rpm():
                 "maxReplicas": 8,
                 "targetRPMPerReplica": 900,
             },
-            metrics={"prometheusURL": "http://prom:9090"},
         )
     )
     scaled = by_kind(state)["ScaledObject"]
@@ -187,7 +186,7 @@ def test_keda_engine_renders_a_scaled_object_on_rpm():
     }
     assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (2, 8)
     trigger = scaled["spec"]["triggers"][0]
-    assert trigger["metadata"]["serverAddress"] == "http://prom:9090"
+    assert trigger["metadata"]["serverAddress"] == Settings().prometheus_url
     assert trigger["metadata"]["threshold"] == "900"
     assert trigger["metadata"]["query"].startswith("60 * sum(rate(http_requests_total{")
     assert ("ScaledObject", "shop") not in {(r.kind, r.name) for r in state.absent}
