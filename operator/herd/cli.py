@@ -37,6 +37,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
         ingress_class=args.ingress_class,
         prometheus_url=args.prometheus_url,
         prometheus_allowed=tuple(args.prometheus_allow),
+        allowed_ingress_annotations=tuple(args.allow_ingress_annotation),
         autoscale_interval=args.autoscale_interval,
         canary_interval=args.canary_interval,
     )
@@ -168,6 +169,15 @@ def parser(prog: str = "herd") -> argparse.ArgumentParser:
         help="an origin (http://host, any port; or http://host:port) a WebService's "
         "metrics.prometheusURL may name besides the default's (repeatable; env "
         "HERD_PROMETHEUS_ALLOWED, comma-separated)",
+    )
+    run.add_argument(
+        "--allow-ingress-annotation",
+        action="append",
+        metavar="KEY",
+        default=list(defaults.allowed_ingress_annotations),
+        help="an Ingress annotation (or glob) WebServices may set although the policy refuses "
+        "it, such as nginx.ingress.kubernetes.io/auth-url (repeatable; env "
+        "HERD_ALLOWED_INGRESS_ANNOTATIONS, comma-separated)",
     )
     run.add_argument(
         "--canary-interval",

@@ -1,11 +1,15 @@
-"""Does a live object still hold everything Herd rendered? Pure.
+"""Does a live object still hold exactly what Herd rendered? Pure.
 
 Herd applies only when the answer is no, so an idle operator sends no writes, and a child
-edited or deleted by hand is restored on its next watch event.
+edited or deleted by hand is restored on its next watch event. "Exactly": the live object
+holds every field Herd renders (`contains`), and Herd's field manager owns no field it no
+longer renders (`owns_more`): an annotation or a TLS block removed from the spec is applied
+away, as server-side apply removes what its manager stops sending.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from herd.model import InvalidSpec, quantity
@@ -47,3 +51,44 @@ def contains(have: Any, want: Any) -> bool:
             contains(h, w) for h, w in zip(have, want, strict=True)
         )
     return _same_scalar(want, have)
+
+
+def _identified(item: Any, identity: dict[str, Any]) -> bool:
+    return isinstance(item, dict) and all(item.get(k) == v for k, v in identity.items())
+
+
+def _extra(fields: dict[str, Any], want: Any) -> bool:
+    """Does the managed-fields set `fields` (FieldsV1) name anything `want` lacks?"""
+    for key, inner in fields.items():
+        if key == ".":
+            continue
+        kind, _, name = key.partition(":")
+        if kind == "f":
+            if not isinstance(want, dict) or name not in want:
+                return True
+            child = want[name]
+        elif kind == "k":
+            identity = json.loads(name)
+            items = want if isinstance(want, list) else []
+            child = next((i for i in items if _identified(i, identity)), None)
+            if child is None:
+                return True
+        elif kind == "v":
+            if not isinstance(want, list) or json.loads(name) not in want:
+                return True
+            continue
+        else:
+            continue  # "i:" (positions): lists Herd renders whole, compared by contains
+        if inner and _extra(inner, child):
+            return True
+    return False
+
+
+def owns_more(live: dict[str, Any], want: dict[str, Any], manager: str) -> bool:
+    """Does `manager`'s apply on `live` own a field that `want` no longer has?"""
+    return any(
+        entry.get("manager") == manager
+        and entry.get("operation") == "Apply"
+        and _extra(entry.get("fieldsV1") or {}, want)
+        for entry in live.get("metadata", {}).get("managedFields") or []
+    )

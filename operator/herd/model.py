@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
-from herd import api, endpoints
+from herd import annotation_policy, api, endpoints
 from herd.schema import Schema
 from herd.serving import runtime
 from herd.settings import Settings
@@ -72,7 +72,8 @@ class IngressRoute:
     class_name: str  # "" leaves it to the cluster's default IngressClass
     tls_secret_name: str | None
     max_body_size: str
-    annotations: dict[str, str]
+    annotations: dict[str, str]  # the user's, less what the policy refused
+    refused_annotations: tuple[str, ...] = ()  # what it refused, and why: Degraded
 
 
 @dataclass(frozen=True)
@@ -294,13 +295,16 @@ def _route(raw: dict[str, Any] | None, defaults: Settings) -> Route | None:
         return None
     if "ingress" in raw:
         ingress = raw["ingress"]
+        notes = dict(ingress.get("annotations") or {})
+        refused = annotation_policy.refused(notes, defaults)
         return IngressRoute(
             host=ingress["host"],
             path=ingress["path"],
             class_name=ingress.get("className", defaults.ingress_class),
             tls_secret_name=ingress.get("tlsSecretName"),
             max_body_size=str(ingress["maxBodySize"]),
-            annotations=dict(ingress.get("annotations") or {}),
+            annotations={k: v for k, v in notes.items() if k not in refused},
+            refused_annotations=tuple(f"{key} ({why})" for key, why in refused.items()),
         )
     if "httpRoute" in raw:
         route = raw["httpRoute"]

@@ -12,9 +12,9 @@ from typing import Any
 
 from herd import desired, held, kinds, model, status
 from herd.api_errors import ApiError
-from herd.drift import contains
+from herd.drift import contains, owns_more
 from herd.kinds import Ref
-from herd.kube import KubeApi
+from herd.kube import FIELD_MANAGER, KubeApi
 from herd.objectmeta import MANAGED_BY, MANAGED_BY_LABEL, REVISION_LABEL
 from herd.observation import MetricsReader
 from herd.rollout import loop as rollout
@@ -59,7 +59,7 @@ def _problem(error: ApiError, obj: dict[str, Any]) -> status.Problem:
 def _sync_child(
     kube: KubeApi, want: dict[str, Any], live: dict[str, Any] | None, outcome: Outcome
 ) -> dict[str, Any] | None:
-    if live is not None and contains(live, want):
+    if live is not None and contains(live, want) and not owns_more(live, want, FIELD_MANAGER):
         return live
     applied = kube.apply(want)
     outcome.writes += 1

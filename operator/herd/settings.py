@@ -15,6 +15,9 @@ class Settings:
     #: Origins (scheme://host, or scheme://host:port) a WebService's metrics.prometheusURL may
     #: name besides the default's: the cluster admin decides which endpoints the operator calls.
     prometheus_allowed: tuple[str, ...] = ()
+    #: Ingress annotations (names or globs) a WebService may set although herd.annotation_policy
+    #: calls them risky: the cluster admin's exceptions.
+    allowed_ingress_annotations: tuple[str, ...] = ()
     #: Seconds between two decisions of the built-in autoscaler (the HPA's sync period).
     autoscale_interval: float = 15.0
     #: Seconds between two ticks of a canary rollout (analysis runs every intervalSeconds).
@@ -27,6 +30,9 @@ class Settings:
             prometheus_url=os.environ.get("HERD_PROMETHEUS_URL", cls.prometheus_url),
             prometheus_allowed=tuple(
                 o for o in os.environ.get("HERD_PROMETHEUS_ALLOWED", "").split(",") if o
+            ),
+            allowed_ingress_annotations=tuple(
+                a for a in os.environ.get("HERD_ALLOWED_INGRESS_ANNOTATIONS", "").split(",") if a
             ),
             autoscale_interval=float(
                 os.environ.get("HERD_AUTOSCALE_INTERVAL", cls.autoscale_interval)

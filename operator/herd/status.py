@@ -162,6 +162,16 @@ def compute(
 ) -> dict[str, Any]:
     """The full status of a WebService that could be rendered (the reconciler's part)."""
     advice = [Problem(a.reason, a.message) for a in desired.config.advice]
+    refused = getattr(ws.route, "refused_annotations", ())
+    if refused:
+        advice.append(
+            Problem(
+                "AnnotationNotAllowed",
+                f"Ingress annotations left out, as the operator's policy refuses them: "
+                f"{'; '.join(refused)}. The cluster admin may allow one "
+                "(the chart's settings.allowedIngressAnnotations)",
+            )
+        )
     ready, progressing = rollout_conditions(ws.replicas, deployment)
     progressing, rejected = canary_conditions(canary, spec_revision, progressing)
     conditions = (

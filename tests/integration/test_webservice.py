@@ -169,6 +169,41 @@ def test_removing_the_ingress_spec_deletes_the_ingress(herd_operator, kubectl: K
     assert ws["status"]["url"] == f"http://web.{kubectl.namespace}.svc.cluster.local:8000"
 
 
+def test_risky_annotations_are_refused_and_removed_ones_go(herd_operator, kubectl: Kubectl):
+    """The ingress-nginx snippet family is refused under the chart's defaults (Degraded, named);
+    an annotation or TLS removed from the spec leaves the live Ingress too."""
+    route = (
+        "  route: {ingress: {host: web.example.com, tlsSecretName: web-tls, annotations: "
+        "{team: a, nginx.ingress.kubernetes.io/server-snippet: 'return 200;'}}}\n"
+    )
+    kubectl.apply(SIMPLE.format(name="web", image="web:1", replicas=1) + route)
+    ws = wait_ready(kubectl, "web")
+    degraded = condition(ws, "Degraded")
+    assert (degraded["status"], degraded["reason"]) == ("True", "AnnotationNotAllowed")
+    assert "nginx.ingress.kubernetes.io/server-snippet" in degraded["message"]
+    notes = kubectl.get("ingress", "web")["metadata"]["annotations"]
+    assert notes["team"] == "a" and "nginx.ingress.kubernetes.io/server-snippet" not in notes
+    assert kubectl.get("ingress", "web")["spec"]["tls"]
+
+    kubectl.apply(
+        SIMPLE.format(name="web", image="web:1", replicas=1)
+        + "  route: {ingress: {host: web.example.com}}\n"
+    )
+
+    def gone() -> bool:
+        ingress = kubectl.get("ingress", "web")
+        return "team" not in ingress["metadata"].get("annotations", {}) and not ingress["spec"].get(
+            "tls"
+        )
+
+    eventually(gone, timeout=20, what="the removed annotation and TLS gone from the Ingress")
+    eventually(
+        lambda: condition(kubectl.get("webservice", "web"), "Degraded")["status"] == "False",
+        timeout=20,
+        what="no longer Degraded",
+    )
+
+
 def test_idle_operator_makes_no_writes(kubectl_binary):
     """An operator of its own, serving one namespace, so its write counter sees only this
     WebService (other tests' rollouts and autoscalers write on purpose)."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
-from herd.drift import contains
+from herd.drift import contains, owns_more
 
 DESIRED = {
     "spec": {
@@ -58,3 +60,67 @@ def test_unkeyed_lists_compare_in_order_and_length():
     assert contains({"a": [1, 2]}, {"a": [1, 2]})
     assert not contains({"a": [2, 1]}, {"a": [1, 2]})
     assert not contains({"a": [1, 2, 3]}, {"a": [1, 2]})
+
+
+# What an API server recorded for Herd's apply of an Ingress with two annotations and TLS.
+HERDS_FIELDS = {
+    "f:metadata": {
+        "f:annotations": {"f:team": {}, "f:nginx.ingress.kubernetes.io/proxy-body-size": {}},
+        "f:labels": {"f:app": {}},
+    },
+    "f:spec": {
+        "f:rules": {},
+        "f:tls": {},
+        "f:ports": {'k:{"port":8000,"protocol":"TCP"}': {".": {}, "f:port": {}}},
+        "f:finalizers": {'v:"a"': {}},
+    },
+}
+WANT = {
+    "metadata": {
+        "annotations": {"team": "a", "nginx.ingress.kubernetes.io/proxy-body-size": "1m"},
+        "labels": {"app": "web"},
+    },
+    "spec": {
+        "rules": [],
+        "tls": [],
+        "ports": [{"port": 8000, "protocol": "TCP"}],
+        "finalizers": ["a"],
+    },
+}
+
+
+def live_with(fields, manager="herd", operation="Apply"):
+    entry = {"manager": manager, "operation": operation, "fieldsV1": fields}
+    return {"metadata": {"managedFields": [entry]}}
+
+
+def drop(path):
+    want = copy.deepcopy(WANT)
+    *parents, last = path
+    node = want
+    for key in parents:
+        node = node[key]
+    if isinstance(node, list):
+        node.clear()
+    else:
+        del node[last]
+    return want
+
+
+@pytest.mark.parametrize(
+    ("want", "more"),
+    [
+        pytest.param(WANT, False, id="the-same"),
+        pytest.param(drop(("metadata", "annotations", "team")), True, id="an-annotation-removed"),
+        pytest.param(drop(("spec", "tls")), True, id="tls-removed"),
+        pytest.param(drop(("spec", "ports", 0)), True, id="a-keyed-item-removed"),
+        pytest.param(drop(("spec", "finalizers", 0)), True, id="a-set-value-removed"),
+    ],
+)
+def test_herd_owning_a_field_it_no_longer_renders_is_drift(want, more):
+    assert owns_more(live_with(HERDS_FIELDS), want, "herd") is more
+
+
+def test_fields_of_other_managers_are_theirs():
+    assert not owns_more(live_with(HERDS_FIELDS, manager="kubectl"), {}, "herd")
+    assert not owns_more(live_with(HERDS_FIELDS, operation="Update"), {}, "herd")
