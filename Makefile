@@ -48,6 +48,10 @@ lint: $(VENV_STAMP) ## ruff, the import contracts (pyproject.toml), hadolint ove
 test-unit: $(VENV_STAMP) ## the fast tier: pure tests, no cluster
 	$(PY) -m pytest tests/unit apps/runtime/tests
 
+.PHONY: fuzz
+fuzz: $(VENV_STAMP) ## the property test of every spec the schema admits, at length (20,000 examples)
+	HERD_FUZZ_EXAMPLES=20000 $(PY) -m pytest -q tests/unit/test_fuzz.py -p no:cacheprovider
+
 .PHONY: test
 test: lint tools $(VENV_STAMP) ## everything: lint, unit and integration tests on the local cluster
 	$(PY) -m pytest

@@ -74,6 +74,19 @@ class Kubectl:
             raise AssertionError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
         return done
 
+    def create_namespace(self, name: str) -> None:
+        """A namespace whose pods the API server holds to the restricted Pod Security
+        profile: a pod Herd renders that breaks it is refused, and the test sees it."""
+        self.run("create", "namespace", name, namespaced=False)
+        self.run(
+            "label",
+            "namespace",
+            name,
+            "pod-security.kubernetes.io/enforce=restricted",
+            "pod-security.kubernetes.io/enforce-version=latest",
+            namespaced=False,
+        )
+
     def apply(self, manifest: str) -> None:
         self.run("apply", "-f", "-", stdin=manifest)
 

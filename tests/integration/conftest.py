@@ -34,7 +34,7 @@ def kubectl(kubectl_binary, request) -> Iterator[local.Kubectl]:
     readable = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
     name = f"t-{readable}-{uuid.uuid4().hex[:6]}"
     admin = local.Kubectl(kubectl_binary)
-    admin.run("create", "namespace", name, namespaced=False)
+    admin.create_namespace(name)
     yield local.Kubectl(kubectl_binary, namespace=name)
     admin.run("delete", "namespace", name, "--wait=false", namespaced=False, check=False)
 

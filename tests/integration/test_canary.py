@@ -161,7 +161,7 @@ def test_a_restarted_operator_resumes_the_same_step_and_weight(
     it could not end before 32 s."""
     namespace = f"r-restart-{uuid.uuid4().hex[:6]}"  # not t-*: the shared operator stays out
     admin = Kubectl(kubectl_binary)
-    admin.run("create", "namespace", namespace, namespaced=False)
+    admin.create_namespace(namespace)
     kubectl = Kubectl(kubectl_binary, namespace)
     args = ["--namespace", namespace, "--canary-interval", "1"]
     ports = {"liveness_port": 18580, "metrics_port": 18590, "log_name": "operator-restart.log"}

@@ -41,7 +41,7 @@ def helm(kubectl_binary):
 def release_namespace(kubectl_binary) -> Iterator[Kubectl]:
     name = f"herd-chart-{uuid.uuid4().hex[:6]}"
     admin = Kubectl(kubectl_binary)
-    admin.run("create", "namespace", name, namespaced=False)
+    admin.create_namespace(name)
     yield Kubectl(kubectl_binary, name)
     admin.run("delete", "namespace", name, "--wait=false", namespaced=False, check=False)
 
@@ -171,7 +171,7 @@ def test_operator_runs_with_exactly_the_charts_rbac(helm, release_namespace, mod
     # `auth can-i` answers "no" for a resource the API server does not know.
     install_crds(admin, str(admin.binary.parent / "keda-crds.yaml"), "scaledobjects.keda.sh")
     workload_ns = f"rbac-{mode}-{uuid.uuid4().hex[:6]}"
-    admin.run("create", "namespace", workload_ns, namespaced=False)
+    admin.create_namespace(workload_ns)
     values = ["--set", f"watchNamespaces={{{workload_ns}}}"] if mode == "namespaced" else []
     helm("install", "herd", str(CHART), "--namespace", ns, *values)
     try:

@@ -72,7 +72,7 @@ def kube(admin) -> Kube:
 def ns(admin, request) -> Iterator[Kubectl]:
     readable = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
     name = f"cli-{readable}-{uuid.uuid4().hex[:6]}"
-    admin.run("create", "namespace", name, namespaced=False)
+    admin.create_namespace(name)
     yield Kubectl(admin.binary, name)
     admin.run("delete", "namespace", name, "--wait=false", namespaced=False, check=False)
 

@@ -37,7 +37,7 @@ def test_two_replicas_have_one_active_and_a_killed_one_is_replaced(kubectl_binar
         "kopfpeerings.kopf.dev",
         "clusterkopfpeerings.kopf.dev",
     )
-    admin.run("create", "namespace", namespace, namespaced=False)
+    admin.create_namespace(namespace)
     kubectl = Kubectl(kubectl_binary, namespace)
     kubectl.apply("{apiVersion: kopf.dev/v1, kind: KopfPeering, metadata: {name: herd}}")
     args = ["--namespace", namespace, "--log-format", "json"]

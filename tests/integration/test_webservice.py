@@ -212,7 +212,7 @@ def test_idle_operator_makes_no_writes(kubectl_binary):
     namespace = f"idle-{uuid.uuid4().hex[:6]}"
     admin = Kubectl(kubectl_binary)
     operator.install_crd(admin)
-    admin.run("create", "namespace", namespace, namespaced=False)
+    admin.create_namespace(namespace)
     kubectl = Kubectl(kubectl_binary, namespace)
     running = operator.start(
         liveness_port=18480,

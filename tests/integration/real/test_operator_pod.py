@@ -20,7 +20,7 @@ def test_the_charts_operator_pod_reconciles_a_webservice(helm, kubectl_binary): 
     # Not t-*: the tests' shared operator stays out of these namespaces.
     release_ns, workload_ns = f"herd-pod-{suffix}", f"pod-apps-{suffix}"
     for ns in (release_ns, workload_ns):
-        admin.run("create", "namespace", ns, namespaced=False)
+        admin.create_namespace(ns)
         real_node.place_on_real_node(ns)
     release = Kubectl(kubectl_binary, release_ns)
     workload = Kubectl(kubectl_binary, workload_ns)
