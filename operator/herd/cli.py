@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from herd import api, desired, model
+from herd import api, desired, model, validation
 from herd.crd import kopf_peering_crds, webservice_crd
 from herd.rollout import cli as rollout_cli
 from herd.serving import tuning
@@ -100,6 +100,11 @@ def cmd_render(args: argparse.Namespace) -> int:
             continue
         document.setdefault("metadata", {}).setdefault("namespace", args.namespace)
         document["metadata"].setdefault("uid", "00000000-0000-0000-0000-000000000000")
+        refused = validation.errors(document)
+        if refused:
+            for line in refused:
+                print(f"herd render: {document['metadata'].get('name')}: {line}", file=sys.stderr)
+            return 1
         try:
             ws = model.parse(
                 document,

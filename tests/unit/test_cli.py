@@ -594,3 +594,28 @@ def test_render_takes_every_quantity_and_refuses_in_one_line(
     captured = capsys.readouterr()
     assert captured.err == stderr
     assert ("kind: Deployment" in captured.out) is (code == 0)
+
+
+def test_render_refuses_what_the_api_server_would_with_its_words(tmp_path, capsys):
+    manifest = tmp_path / "web.yaml"
+    manifest.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "herd.dev/v1alpha1",
+                "kind": "WebService",
+                "metadata": {"name": "web"},
+                "spec": {
+                    "image": "web:1",
+                    "app": "app:app",
+                    "port": 9102,
+                    "env": [{"name": "X", "value": "1"}, {"name": "X", "value": "2"}],
+                },
+            }
+        )
+    )
+    assert cli.main(["render", "-f", str(manifest)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        'herd render: web: spec.env[1]: Duplicate value: {"name":"X"}'
+    ]

@@ -19,6 +19,7 @@ PURE = (
     "herd.rollout.views",
     "herd.routing",
     "herd.serving.workload",
+    "herd.validation",
 )
 ABSENT = ("aiohttp", "kopf", "kubernetes", "urllib3", "prometheus_client")
 
