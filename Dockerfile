@@ -6,9 +6,9 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/herd
 # Dependencies get their own layer, reused while only the operator's code changes.
+COPY requirements.lock ./
+RUN /opt/herd/bin/pip install --require-hashes --no-deps --requirement requirements.lock
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
- && /opt/herd/bin/pip install --requirement requirements.txt
 COPY operator/ operator/
 RUN /opt/herd/bin/pip install --no-deps .
 

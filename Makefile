@@ -70,6 +70,10 @@ generate: $(VENV_STAMP) ## regenerate the CRD and the API reference from operato
 	$(VENV)/bin/herd crd --peering > charts/herd/crds/kopfpeerings.kopf.dev.yaml
 	$(PY) -m herd.apidocs > docs/api.md
 
+.PHONY: lock
+lock: $(VENV_STAMP) ## re-resolve the images' hashed lock files (requirements.lock, apps/examples)
+	hack/lock.sh
+
 .PHONY: bench-dataplane
 bench-dataplane: $(VENV_STAMP) ## gunicorn defaults vs Herd's tuning vs a grid, with wrk (~12 min)
 	$(PY) -m bench.dataplane --write docs/benchmarks.md

@@ -273,7 +273,7 @@ base_key=$(digest_of "$(declare -f build_base)" "$DEBIAN_SUITE" "$BASE_PACKAGES"
   "${DEBIAN_SOURCES[@]}" "$(file_or_none "$HOST_CA_BUNDLE")" "$(file_or_none "$HOST_PIP_CONF")")
 operator_key=$(digest_of "$(declare -f build_app)" "$base_key" \
   "$(file_or_none Dockerfile)" "$(file_or_none .dockerignore)" \
-  "$(context_digest pyproject.toml README.md operator)")
+  "$(context_digest pyproject.toml requirements.lock README.md operator)")
 examples_key=$(digest_of "$(declare -f build_app)" "$base_key" \
   "$(file_or_none apps/examples/Dockerfile)" "$(file_or_none apps/examples/Dockerfile.dockerignore)" \
   "$(context_digest apps/runtime/pyproject.toml apps/runtime/src \
