@@ -4,7 +4,9 @@ Herd applies only when the answer is no, so an idle operator sends no writes, an
 edited or deleted by hand is restored on its next watch event. "Exactly": the live object
 holds every field Herd renders (`contains`), and Herd's field manager owns no field it no
 longer renders (`owns_more`): an annotation or a TLS block removed from the spec is applied
-away, as server-side apply removes what its manager stops sending.
+away, as server-side apply removes what its manager stops sending. And fields other managers
+added to a pod template by hand (a hostNetwork, a hostPath volume, a sidecar, `privileged`),
+which server-side apply leaves alone, are found (`foreign`) so the reconciler removes them.
 """
 
 from __future__ import annotations
@@ -92,3 +94,96 @@ def owns_more(live: dict[str, Any], want: dict[str, Any], manager: str) -> bool:
         and _extra(entry.get("fieldsV1") or {}, want)
         for entry in live.get("metadata", {}).get("managedFields") or []
     )
+
+
+#: Where fields of other managers are removed: the pod template's spec, which decides what the
+#: pods may do. Elsewhere (labels, `kubectl rollout restart`'s annotation) they stay.
+POD_SPEC = ("spec", "template", "spec")
+
+Path = tuple[str | int, ...]
+
+
+def pointer(path: Path) -> str:
+    """The JSON pointer (RFC 6901) of `path`."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def _owned_paths(fields: dict[str, Any], live: Any, prefix: Path) -> list[Path]:
+    """The paths in `live` of what `fields` (FieldsV1) names: a field or item the manager
+    created whole ("." in it) as one path, else each field below it."""
+    out: list[Path] = []
+    for key, inner in fields.items():
+        if key == ".":
+            continue
+        kind, _, name = key.partition(":")
+        if kind == "f" and isinstance(live, dict) and name in live:
+            path, child = (*prefix, name), live[name]
+        elif kind in ("k", "v") and isinstance(live, list):
+            wanted = json.loads(name)
+            index = next(
+                (
+                    i
+                    for i, item in enumerate(live)
+                    if (item == wanted if kind == "v" else _identified(item, wanted))
+                ),
+                None,
+            )
+            if index is None:
+                continue
+            path, child = (*prefix, index), live[index]
+        else:
+            continue
+        if not inner or "." in inner or kind == "v":
+            out.append(path)
+        else:
+            out.extend(_owned_paths(inner, child, path))
+    return out
+
+
+_MISSING = object()
+
+
+def _at(obj: Any, path: Path) -> Any:
+    for part in path:
+        try:
+            obj = obj[part]
+        except (KeyError, IndexError, TypeError):
+            return _MISSING
+    return obj
+
+
+def foreign(live: dict[str, Any], want: dict[str, Any], manager: str) -> list[tuple[str, Path]]:
+    """(manager, path) of each field under POD_SPEC that another manager set and `want` (what
+    Herd renders) does not have, deepest first, ready to be removed in that order."""
+    out: list[tuple[str, Path]] = []
+    for entry in live.get("metadata", {}).get("managedFields") or []:
+        if entry.get("manager") == manager or entry.get("subresource"):
+            continue
+        fields = entry.get("fieldsV1") or {}
+        for part in POD_SPEC:
+            fields = fields.get(f"f:{part}") or {}
+        for path in _owned_paths(fields, _at(live, POD_SPEC), POD_SPEC):
+            if not _wanted(path, live, want):
+                out.append((str(entry.get("manager")), path))
+    return sorted(out, key=lambda item: item[1], reverse=True)
+
+
+def _named(items: Any, name: Any) -> Any:
+    """The item of the list `items` named `name`: how Herd's lists are keyed."""
+    if not isinstance(items, list) or name is None:
+        return _MISSING
+    return next((i for i in items if isinstance(i, dict) and i.get("name") == name), _MISSING)
+
+
+def _wanted(path: Path, live: dict[str, Any], want: dict[str, Any]) -> bool:
+    """Does `want` hold the field at `path` of `live` (list items matched by name)?"""
+    have, node = live, want
+    for part in path:
+        have = have[part]
+        if isinstance(part, int):
+            node = _named(node, have.get("name") if isinstance(have, dict) else None)
+        else:
+            node = node.get(part, _MISSING) if isinstance(node, dict) else _MISSING
+        if node is _MISSING:
+            return False
+    return True

@@ -39,6 +39,8 @@ class KubeApi(Protocol):
 
     def scale(self, namespace: str, name: str, replicas: int, manager: str) -> None: ...
 
+    def remove_fields(self, ref: Ref, pointers: list[str]) -> None: ...
+
 
 def _path(ref: Ref, subresource: str | None = None) -> str:
     kind = kinds.BY_KIND[ref.kind]
@@ -146,6 +148,17 @@ class Kube:
             body=body,
             query=[("fieldManager", manager), ("force", "true")],
             content_type="application/apply-patch+yaml",
+        )
+
+    def remove_fields(self, ref: Ref, pointers: list[str]) -> None:
+        """Remove fields (JSON pointers, in order) that other managers set: server-side apply
+        never removes another manager's fields, a JSON patch does."""
+        self._request(
+            "PATCH",
+            _path(ref),
+            ref.kind,
+            body=[{"op": "remove", "path": p} for p in pointers],
+            content_type="application/json-patch+json",
         )
 
     def scale(self, namespace: str, name: str, replicas: int, manager: str) -> None:

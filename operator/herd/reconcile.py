@@ -12,7 +12,7 @@ from typing import Any
 
 from herd import desired, held, kinds, model, status
 from herd.api_errors import ApiError
-from herd.drift import contains, owns_more
+from herd.drift import contains, foreign, owns_more, pointer
 from herd.kinds import Ref
 from herd.kube import FIELD_MANAGER, KubeApi
 from herd.objectmeta import MANAGED_BY, MANAGED_BY_LABEL, REVISION_LABEL
@@ -59,11 +59,19 @@ def _problem(error: ApiError, obj: dict[str, Any]) -> status.Problem:
 def _sync_child(
     kube: KubeApi, want: dict[str, Any], live: dict[str, Any] | None, outcome: Outcome
 ) -> dict[str, Any] | None:
+    kind, name = want["kind"], want["metadata"]["name"]
+    strays = foreign(live, want, FIELD_MANAGER) if live is not None else []
+    if strays:
+        kube.remove_fields(Ref.of(want), [pointer(path) for _, path in strays])
+        outcome.writes += 1
+        removed = ", ".join(f"{'.'.join(map(str, path))} (by {who})" for who, path in strays)
+        outcome.events.append(
+            ("Warning", "ForeignFieldsRemoved", f"{kind} {name}: removed {removed}")
+        )
     if live is not None and contains(live, want) and not owns_more(live, want, FIELD_MANAGER):
         return live
     applied = kube.apply(want)
     outcome.writes += 1
-    kind, name = want["kind"], want["metadata"]["name"]
     if live is not None and contains(live, held.without(want)):
         return applied  # only what the operator keeps on it changed: no news for users
     if live is not None:

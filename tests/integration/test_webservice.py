@@ -204,6 +204,32 @@ def test_risky_annotations_are_refused_and_removed_ones_go(herd_operator, kubect
     )
 
 
+def test_pod_fields_added_by_hand_are_removed(herd_operator, kubectl: Kubectl):
+    """Server-side apply leaves other managers' fields alone; Herd removes the ones in the pod
+    spec it does not render: here a hostNetwork and a sidecar added with kubectl patch."""
+    apply_simple(kubectl)
+    wait_ready(kubectl, "web")
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "hostNetwork": True,
+                    "containers": [{"name": "sidecar", "image": "evil:1"}],
+                }
+            }
+        }
+    }
+    kubectl.run("patch", "deployment", "web", "--type", "strategic", "-p", json.dumps(patch))
+
+    def clean() -> bool:
+        pod = kubectl.get("deployment", "web")["spec"]["template"]["spec"]
+        return not pod.get("hostNetwork") and [c["name"] for c in pod["containers"]] == ["app"]
+
+    eventually(clean, timeout=20, what="the hand-added pod fields removed")
+    events = kubectl.items("events")
+    assert any(e.get("reason") == "ForeignFieldsRemoved" for e in events), events
+
+
 def test_idle_operator_makes_no_writes(kubectl_binary):
     """An operator of its own, serving one namespace, so its write counter sees only this
     WebService (other tests' rollouts and autoscalers write on purpose)."""

@@ -23,7 +23,7 @@ from herd.kinds import Ref
 from herd.kube import FIELD_MANAGER
 from herd.observation import Observation
 
-WRITES = ("apply", "delete", "apply_status", "scale")
+WRITES = ("apply", "delete", "apply_status", "scale", "remove_fields")
 NO_DATA = Observation("empty")
 
 
@@ -185,6 +185,19 @@ class FakeKube:
             merged = merge(merged, applied)
         obj["status"] = merged
         obj["metadata"]["resourceVersion"] = str(next(self._versions))
+
+    def remove_fields(self, ref: Ref, pointers: list[str]) -> None:
+        """A JSON patch of `remove` operations, applied in order."""
+        self._call("remove_fields", ref)
+        if ref not in self.objects:
+            raise ApiError(404, "NotFound", f"{ref.kind} {ref.name!r} not found")
+        obj = self.objects[ref]
+        for path in pointers:
+            *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
+            node: Any = obj
+            for part in parents:
+                node = node[int(part)] if isinstance(node, list) else node[part]
+            del node[int(last) if isinstance(node, list) else last]
 
     def scale(self, namespace: str, name: str, replicas: int, manager: str) -> None:
         ref = Ref(kinds.WEBSERVICE.kind, namespace, name)

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from herd.drift import contains, owns_more
+from herd.drift import contains, foreign, owns_more, pointer
 
 DESIRED = {
     "spec": {
@@ -124,3 +124,84 @@ def test_herd_owning_a_field_it_no_longer_renders_is_drift(want, more):
 def test_fields_of_other_managers_are_theirs():
     assert not owns_more(live_with(HERDS_FIELDS, manager="kubectl"), {}, "herd")
     assert not owns_more(live_with(HERDS_FIELDS, operation="Update"), {}, "herd")
+
+
+LIVE_DEPLOYMENT = {
+    "metadata": {
+        "managedFields": [
+            {"manager": "herd", "operation": "Apply", "fieldsV1": {"f:spec": {"f:replicas": {}}}},
+            {
+                "manager": "kubectl-edit",
+                "operation": "Update",
+                "fieldsV1": {
+                    "f:spec": {
+                        "f:template": {
+                            "f:metadata": {"f:annotations": {"f:x": {}}},
+                            "f:spec": {
+                                "f:hostNetwork": {},
+                                "f:containers": {
+                                    'k:{"name":"app"}': {"f:securityContext": {"f:privileged": {}}},
+                                    'k:{"name":"sidecar"}': {".": {}, "f:image": {}, "f:name": {}},
+                                },
+                                "f:volumes": {
+                                    'k:{"name":"host"}': {".": {}, "f:hostPath": {"f:path": {}}}
+                                },
+                            },
+                        }
+                    }
+                },
+            },
+        ]
+    },
+    "spec": {
+        "replicas": 2,
+        "template": {
+            "metadata": {"annotations": {"x": "1"}},
+            "spec": {
+                "hostNetwork": True,
+                "containers": [
+                    {"name": "app", "securityContext": {"privileged": True, "runAsNonRoot": True}},
+                    {"name": "sidecar", "image": "evil"},
+                ],
+                "volumes": [{"name": "tmp"}, {"name": "host", "hostPath": {"path": "/"}}],
+            },
+        },
+    },
+}
+HERDS_DEPLOYMENT = {
+    "spec": {
+        "replicas": 2,
+        "template": {
+            "spec": {
+                "containers": [{"name": "app", "securityContext": {"runAsNonRoot": True}}],
+                "volumes": [{"name": "tmp"}],
+            }
+        },
+    }
+}
+
+
+def test_fields_others_add_to_the_pod_spec_are_foreign():
+    found = {path for _, path in foreign(LIVE_DEPLOYMENT, HERDS_DEPLOYMENT, "herd")}
+    pod = ("spec", "template", "spec")
+    assert found == {
+        (*pod, "hostNetwork"),
+        (*pod, "containers", 0, "securityContext", "privileged"),
+        (*pod, "containers", 1),
+        (*pod, "volumes", 1),
+    }
+    # Outside the pod spec (rollout restart's annotation) stays; so does what Herd renders.
+    assert all(path[:3] == pod for path in found)
+
+
+def test_foreign_paths_come_deepest_and_last_first_and_as_json_pointers():
+    paths = [path for _, path in foreign(LIVE_DEPLOYMENT, HERDS_DEPLOYMENT, "herd")]
+    containers = [p for p in paths if "containers" in p]
+    assert containers.index(("spec", "template", "spec", "containers", 1)) < containers.index(
+        ("spec", "template", "spec", "containers", 0, "securityContext", "privileged")
+    )
+    assert pointer(("metadata", "annotations", "a/b~c")) == "/metadata/annotations/a~1b~0c"
+
+
+def test_what_herd_renders_is_never_foreign():
+    assert foreign(LIVE_DEPLOYMENT, LIVE_DEPLOYMENT, "herd") == []
