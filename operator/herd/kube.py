@@ -6,8 +6,10 @@ the operator's metrics, so "API writes per reconcile" and "no writes when idle" 
 
 from __future__ import annotations
 
+import email.utils
 import json
 import os
+import threading
 from typing import Any, Protocol
 
 import kubernetes
@@ -41,6 +43,8 @@ class KubeApi(Protocol):
 
     def remove_fields(self, ref: Ref, pointers: list[str]) -> None: ...
 
+    def server_time(self) -> float | None: ...
+
 
 def _path(ref: Ref, subresource: str | None = None) -> str:
     kind = kinds.BY_KIND[ref.kind]
@@ -52,6 +56,16 @@ def _path(ref: Ref, subresource: str | None = None) -> str:
 class Kube:
     def __init__(self, client: ApiClient):
         self.client = client
+        self._clock = threading.local()  # the Date of this thread's last answer
+
+    def server_time(self) -> float | None:
+        """The API server's clock at this thread's last answer (whole seconds): one clock for
+        every operator replica, where their own may differ."""
+        seen = getattr(self._clock, "seen", None)
+        try:
+            return email.utils.parsedate_to_datetime(seen).timestamp() if seen else None
+        except (TypeError, ValueError):
+            return None
 
     @classmethod
     def from_environment(cls) -> Kube:
@@ -83,6 +97,7 @@ class Kube:
         try:
             response = self.client.call_api(*request, _request_timeout=30)
             response.read()
+            self._clock.seen = response.getheader("Date")
         except ApiException as error:
             raise ApiError(error.status or 0, error.reason or "", str(error)) from error
         except (OSError, urllib3.exceptions.HTTPError) as error:  # refused, reset, timed out

@@ -142,6 +142,8 @@ def reconcile(
         body = kube.get(Ref(kinds.WEBSERVICE.kind, namespace, name))
         if body is None or body["metadata"].get("deletionTimestamp"):
             return Outcome()
+        # Pauses, deadlines and analysis intervals on one clock, whichever replica is active.
+        now = kube.server_time() or now
         outcome = Outcome(subject=body)
         try:
             _converge(kube, prometheus, body, model.parse(body, settings), now, outcome)

@@ -186,6 +186,9 @@ class FakeKube:
         obj["status"] = merged
         obj["metadata"]["resourceVersion"] = str(next(self._versions))
 
+    def server_time(self) -> float | None:
+        return None  # the tests' `now` is the clock
+
     def remove_fields(self, ref: Ref, pointers: list[str]) -> None:
         """A JSON patch of `remove` operations, applied in order."""
         self._call("remove_fields", ref)
