@@ -50,10 +50,32 @@ def _problem(error: ApiError, obj: dict[str, Any]) -> status.Problem:
         raise TransientError(str(error)) from error
     if error.namespace_terminating:
         raise NamespaceGone() from error
+    what = f"{obj['kind']} {obj['metadata']['name']}"
+    if error.status == 403:
+        return _forbidden(Ref.of(obj), error)
+    return status.Problem("ApplyFailed", f"the API server rejected {what}: {error.message}")
+
+
+def _forbidden(ref: Ref, error: ApiError) -> status.Problem:
     return status.Problem(
-        "ApplyFailed",
-        f"the API server rejected {obj['kind']} {obj['metadata']['name']}: {error.message}",
+        "Forbidden",
+        f"the operator may not manage {ref.kind} {ref.name} (check its RBAC): {error.message}",
     )
+
+
+def _read(kube: KubeApi, refs: list[Ref]) -> tuple[dict[Ref, Any], dict[Ref, ApiError]]:
+    """Each object as it is, and the ones the operator may not read (RBAC taken away for one
+    kind must not stop it serving the others)."""
+    live: dict[Ref, Any] = {}
+    forbidden: dict[Ref, ApiError] = {}
+    for ref in refs:
+        try:
+            live[ref] = kube.get(ref)
+        except ApiError as error:
+            if error.status != 403:
+                raise
+            forbidden[ref] = error
+    return live, forbidden
 
 
 def _sync_child(
@@ -189,7 +211,7 @@ def _converge(
 ) -> None:
     previous = body.get("status") or {}
     revision = desired.revision_of(ws)
-    live = {ref: kube.get(ref) for ref in desired.owned(ws)}
+    live, forbidden = _read(kube, desired.owned(ws))
     stable_ref = Ref(kinds.DEPLOYMENT.kind, ws.namespace, ws.name)
     kept = _kept(ws, previous, live.get(stable_ref))
     serving = model.with_pod_fields(ws, kept.stable_spec) if kept.stable_spec else None
@@ -207,10 +229,14 @@ def _converge(
     stable_spec = model.pod_fields(body["spec"]) if promoted else kept.stable_spec
     want = desired.desired(ws, tracks, held.Held(stable_spec, turn.record))
 
-    problems: list[status.Problem] = []
     deployment: dict[str, Any] | None = None
+    problems: list[status.Problem] = [
+        _forbidden(ref, error) for ref, error in forbidden.items() if ref not in want.absent
+    ]
     for obj in want.objects:
         ref = Ref.of(obj)
+        if ref in forbidden:
+            continue  # unknown as it is: neither applied nor pruned blind
         try:
             synced = _sync_child(kube, obj, live.get(ref), outcome)
         except ApiError as error:

@@ -548,3 +548,18 @@ def test_a_stable_spec_an_older_operator_kept_in_status_is_adopted_only_if_it_ru
     assert (canary in kube.objects) is adopted  # with a known stable version, a canary
     image = kube.objects[DEPLOYMENT]["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == ("web:1" if adopted else "web:2")
+
+
+@pytest.mark.parametrize("verb", ["get", "apply"])
+def test_rbac_lost_for_one_kind_degrades_and_the_rest_is_served(verb):
+    kube = FakeKube()
+    kube.put(webservice(route=INGRESS_ROUTE))
+    kube.fail(verb, "Ingress", ApiError(403, "Forbidden", 'ingresses "web" is forbidden'))
+
+    outcome = run(kube)
+
+    assert {DEPLOYMENT, SERVICE} <= set(kube.objects) and INGRESS not in kube.objects
+    degraded = condition(kube, "Degraded")
+    assert (degraded["status"], degraded["reason"]) == ("True", "Forbidden")
+    assert "Ingress web" in degraded["message"] and "RBAC" in degraded["message"]
+    assert ("Warning", "Forbidden", degraded["message"]) in outcome.events
