@@ -569,6 +569,19 @@ def test_an_unreachable_cluster_is_one_line_and_exit_1(tmp_path, capsys):
     )
 
 
+def render(tmp_path, spec: dict) -> int:
+    """`herd render -f` of a WebService named web with `spec` (over a minimal one)."""
+    manifest = tmp_path / "web.yaml"
+    document = {
+        "apiVersion": "herd.dev/v1alpha1",
+        "kind": "WebService",
+        "metadata": {"name": "web"},
+        "spec": {"image": "web:1", "app": "app:app", **spec},
+    }
+    manifest.write_text(yaml.safe_dump(document))
+    return cli.main(["render", "-f", str(manifest)])
+
+
 @pytest.mark.parametrize(
     ("limits", "code", "stderr"),
     [
@@ -579,41 +592,15 @@ def test_an_unreachable_cluster_is_one_line_and_exit_1(tmp_path, capsys):
 def test_render_takes_every_quantity_and_refuses_in_one_line(
     tmp_path, capsys, limits, code, stderr
 ):
-    manifest = tmp_path / "web.yaml"
-    manifest.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "herd.dev/v1alpha1",
-                "kind": "WebService",
-                "metadata": {"name": "web"},
-                "spec": {"image": "web:1", "app": "app:app", "resources": {"limits": limits}},
-            }
-        )
-    )
-    assert cli.main(["render", "-f", str(manifest)]) == code
+    assert render(tmp_path, {"resources": {"limits": limits}}) == code
     captured = capsys.readouterr()
     assert captured.err == stderr
     assert ("kind: Deployment" in captured.out) is (code == 0)
 
 
 def test_render_refuses_what_the_api_server_would_with_its_words(tmp_path, capsys):
-    manifest = tmp_path / "web.yaml"
-    manifest.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "herd.dev/v1alpha1",
-                "kind": "WebService",
-                "metadata": {"name": "web"},
-                "spec": {
-                    "image": "web:1",
-                    "app": "app:app",
-                    "port": 9102,
-                    "env": [{"name": "X", "value": "1"}, {"name": "X", "value": "2"}],
-                },
-            }
-        )
-    )
-    assert cli.main(["render", "-f", str(manifest)]) == 1
+    env = [{"name": "X", "value": "1"}, {"name": "X", "value": "2"}]
+    assert render(tmp_path, {"port": 9102, "env": env}) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.splitlines() == [

@@ -1,44 +1,14 @@
 """herd.prometheus against a stand-in HTTP server on loopback: answers, retries, failures."""
 
-import contextlib
-import http.server
 import json
 import socket
-import threading
-from collections.abc import Iterator
 
 import pytest
 
 from herd.prometheus import Prometheus
+from tests.support.http_stub import serving
 
 VECTOR = {"status": "success", "data": {"resultType": "vector", "result": [{"value": [0, "42"]}]}}
-
-
-@contextlib.contextmanager
-def serving(answers: list[tuple[int, bytes]]) -> Iterator[tuple[str, list[str]]]:
-    """A server answering each GET with the next (status, body); the last one repeats."""
-    seen: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
-            seen.append(self.path)
-            status, body = answers.pop(0) if len(answers) > 1 else answers[0]
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_value_and_the_query_sent():
