@@ -215,21 +215,7 @@ up() {
     --initial-cluster "herd=http://127.0.0.1:$ETCD_PEER_PORT" \
     --unsafe-no-fsync --quota-backend-bytes 4294967296 --log-level warn
 
-  start kube-apiserver "$bin/kube-apiserver" \
-    --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
-    --bind-address "$API_BIND" --advertise-address "$API_ADVERTISE" --secure-port "$APISERVER_PORT" \
-    --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
-    --client-ca-file "$pki/ca.crt" \
-    --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
-    --service-account-issuer https://kubernetes.default.svc.cluster.local \
-    --service-cluster-ip-range 10.96.0.0/16 \
-    --authorization-mode Node,RBAC --allow-privileged=true \
-    --enable-admission-plugins PodNodeSelector,PodTolerationRestriction \
-    --kubelet-preferred-address-types InternalIP,Hostname \
-    --kubelet-client-certificate "$pki/admin.crt" --kubelet-client-key "$pki/admin.key" \
-    --cert-dir "$state/apiserver-certs"
-
-  wait_for 120 "kube-apiserver becoming ready" api_healthy
+  start_apiserver
   log "kube-apiserver ready after $((SECONDS - started)) s"
 
   start kube-controller-manager "$bin/kube-controller-manager" \
@@ -267,6 +253,34 @@ up() {
 
 # stop_groups PIDFILE...: SIGTERM each process group, give them 15 s together, then SIGKILL
 # what is left; returns once every group is gone, so its ports are free.
+start_apiserver() {
+  start kube-apiserver "$bin/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+    --bind-address "$API_BIND" --advertise-address "$API_ADVERTISE" --secure-port "$APISERVER_PORT" \
+    --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+    --client-ca-file "$pki/ca.crt" \
+    --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-cluster-ip-range 10.96.0.0/16 \
+    --authorization-mode Node,RBAC --allow-privileged=true \
+    --enable-admission-plugins PodNodeSelector,PodTolerationRestriction \
+    --kubelet-preferred-address-types InternalIP,Hostname \
+    --kubelet-client-certificate "$pki/admin.crt" --kubelet-client-key "$pki/admin.key" \
+    --cert-dir "$state/apiserver-certs"
+  wait_for 120 "kube-apiserver becoming ready" api_healthy
+}
+
+# restart-apiserver: stop the API server and start it again, as an upgrade or a crash would;
+# everything else (etcd, controllers, nodes, clients' watches) rides it out.
+restart_apiserver() {
+  bin=$("$root/hack/build-tools.sh")
+  running || die "the cluster is not running"
+  local started=$SECONDS
+  stop_groups "$pids/kube-apiserver"
+  start_apiserver
+  log "kube-apiserver restarted in $((SECONDS - started)) s"
+}
+
 stop_groups() {
   local f pid deadline=$((SECONDS + 15))
   for f in "$@"; do kill -TERM -- "-$(cat "$f")" 2>/dev/null || kill -TERM "$(cat "$f")" 2>/dev/null || true; done
@@ -309,9 +323,10 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
+  restart-apiserver) restart_apiserver ;;
   # What the real node changes on the host, for a test to compare before up and after down.
   host-state) host_state ;;
   # place NAMESPACE...: pods created there from now on run on the real node.
   place) shift; bin=$("$root/hack/build-tools.sh"); place_on_real_node "$@" ;;
-  *) die "usage: $0 up|down|status|host-state|place NAMESPACE..." ;;
+  *) die "usage: $0 up|down|status|restart-apiserver|host-state|place NAMESPACE..." ;;
 esac

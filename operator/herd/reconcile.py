@@ -252,7 +252,12 @@ def _converge(
 
     # Reports of what is kept: rewritten whenever they differ, so a forged one does not stay.
     if turn.record is not None and turn.record != previous.get("canary"):
-        kube.apply_status(ws.namespace, ws.name, {"canary": turn.record}, rollout.FIELD_MANAGER)
+        try:
+            kube.apply_status(ws.namespace, ws.name, {"canary": turn.record}, rollout.FIELD_MANAGER)
+        except ApiError as error:
+            if error.status == 404:
+                return  # deleted meanwhile: nothing left to report on
+            raise
         outcome.writes += 1
     new_status = status.compute(
         ws, want, deployment, problems, previous, rfc3339(now), turn.state, revision

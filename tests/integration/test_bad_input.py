@@ -3,14 +3,13 @@ reason, while a good WebService beside them keeps being served."""
 
 from __future__ import annotations
 
-import http.server
-import threading
 import time
 
 import pytest
 import yaml
 
 from bench.harness.cluster import Kubectl, eventually
+from tests.support.http_stub import serving
 
 BASE = {"image": "web:1", "app": "app.main:app"}
 
@@ -227,24 +226,9 @@ def test_degraded_with_a_reason_while_a_good_one_is_served(herd_operator, kubect
 def test_a_prometheus_the_admin_did_not_allow_is_never_called(herd_operator, kubectl: Kubectl):
     """The operator's settings allow the default Prometheus and loopback 127.0.0.1; a server
     on 127.0.0.2 stands for anything else a namespace user could name (metadata endpoints)."""
-    seen: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
-            seen.append(self.path)
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *_):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.2:{server.server_port}"
+    with serving([(200, b"{}")], host="127.0.0.2") as (url, seen):
         spec = {**BASE, "autoscaling": {"enabled": True}, "metrics": {"prometheusURL": url}}
         kubectl.apply(manifest("elsewhere", spec))
-
         condition = eventually(
             lambda: degraded(kubectl, "elsewhere"), timeout=30, what="Degraded PrometheusNotAllowed"
         )
@@ -253,6 +237,3 @@ def test_a_prometheus_the_admin_did_not_allow_is_never_called(herd_operator, kub
         time.sleep(7)  # more than two autoscaler intervals (3 s) of the tests' operator
         assert seen == []
         assert not kubectl.exists("deployment", "elsewhere")
-    finally:
-        server.shutdown()
-        server.server_close()

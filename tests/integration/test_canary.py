@@ -6,6 +6,7 @@ through a real ingress are tested on the real node (tests/integration/real/)."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,8 +18,9 @@ from pathlib import Path
 from bench.harness import operator
 from bench.harness import prometheus as prom
 from bench.harness.appservers import free_port, gunicorn_args, herd_server
-from bench.harness.cluster import Kubectl, eventually
+from bench.harness.cluster import REPO, Kubectl, eventually
 from bench.harness.load import hey
+from tests.support.http_stub import serving
 from tests.support.rollout import canary, herd, image_of
 
 APP = "herd_examples.flask_app:app"
@@ -206,3 +208,86 @@ def test_a_restarted_operator_resumes_the_same_step_and_weight(
     finally:
         operator.stop(running)
         admin.run("delete", "namespace", namespace, "--wait=false", namespaced=False, check=False)
+
+
+def test_hand_edits_are_undone_and_garbage_from_prometheus_never_passes(
+    herd_operator, kubectl, tmp_path
+):
+    """Mid-rollout, someone sets the canary Ingress to 100 %: Herd puts 20 back. Then the
+    metrics endpoint starts answering garbage: the analyses are inconclusive, the rollout
+    pauses, and nothing is promoted."""
+    steps = "[{setWeight: 20}, {pause: {duration: 600}}, {setWeight: 50}, {pause: {}}]"
+    weight = "nginx.ingress.kubernetes.io/canary-weight"
+    # A misconfigured proxy in front of Prometheus: HTML for every query.
+    with (
+        rig(kubectl, tmp_path) as r,
+        serving([(200, b"<html>502 Bad Gateway</html>")]) as (
+            garbage,
+            _,
+        ),
+    ):
+        deploy_stable(r, steps)
+        generator = hey(r.canary_port, "/", seconds=120, rate_per_worker=10, workers=2)
+        try:
+            r.kubectl.apply(manifest(r, "web:2", steps))
+            eventually(
+                lambda: (
+                    r.kubectl.exists("ingress", "web-canary")
+                    and r.kubectl.get("ingress", "web-canary")["metadata"]["annotations"][weight]
+                    == "20"
+                ),
+                timeout=60,
+                what="the canary Ingress at 20 %",
+            )
+            r.kubectl.run("annotate", "ingress", "web-canary", f"{weight}=100", "--overwrite")
+            eventually(
+                lambda: (
+                    r.kubectl.get("ingress", "web-canary")["metadata"]["annotations"][weight]
+                    == "20"
+                ),
+                timeout=20,
+                what="the hand-set weight undone",
+            )
+            r.kubectl.apply(manifest(r, "web:2", steps).replace(r.prometheus.url, garbage))
+            paused = eventually(
+                lambda: (c := canary(r.kubectl)).get("phase") == "Paused" and c,
+                timeout=90,
+                what="a pause on inconclusive analyses",
+            )
+            assert paused["pausedReason"].startswith("InconclusiveAnalysis"), paused
+            assert paused["lastAnalysis"]["verdict"] == "inconclusive"
+            assert image_of(r.kubectl, "web") == "web:1"
+        finally:
+            generator.kill()
+
+
+def test_an_api_server_restart_mid_rollout_loses_nothing(herd_operator, kubectl, tmp_path):
+    """The API server goes away and comes back while a canary waits at 20 % for herd promote:
+    the rollout is where it was, and goes on when promoted."""
+    steps = "[{setWeight: 20}, {pause: {}}, {setWeight: 50}, {pause: {}}]"
+    kept = ("phase", "stepIndex", "weight", "canaryRevision", "stableRevision", "startTime")
+    with rig(kubectl, tmp_path) as r:
+        deploy_stable(r, steps)
+        generator = hey(r.canary_port, "/", seconds=150, rate_per_worker=10, workers=2)
+        try:
+            r.kubectl.apply(manifest(r, "web:2", steps))
+            before = eventually(
+                lambda: (
+                    (c := canary(r.kubectl)).get("phase") == "Paused"
+                    and c.get("weight") == 20
+                    and c
+                ),
+                timeout=60,
+                what="the pause at weight 20",
+            )
+            subprocess.run(
+                [str(REPO / "hack" / "cluster.sh"), "restart-apiserver"], check=True, timeout=180
+            )
+            time.sleep(5)  # the operator's watches and timers reconnect
+            after = canary(r.kubectl)
+            assert {k: after.get(k) for k in kept} == {k: before.get(k) for k in kept}
+            assert image_of(r.kubectl, "web") == "web:1"
+            herd(r.kubectl, "promote")
+            eventually(lambda: canary(r.kubectl).get("weight") == 50, timeout=60, what="weight 50")
+        finally:
+            generator.kill()

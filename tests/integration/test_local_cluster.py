@@ -16,10 +16,13 @@ spec:
   template:
     metadata: {labels: {app: web}}
     spec:
+      # The tests' namespaces enforce the restricted Pod Security profile.
+      securityContext: {runAsNonRoot: true, runAsUser: 10001, seccompProfile: {type: RuntimeDefault}}
       containers:
       - name: web
         image: registry.example/web:1
         ports: [{containerPort: 8000}]
+        securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
 """
 
 WIDGET_CRD = """
