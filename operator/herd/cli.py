@@ -37,6 +37,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
         ingress_class=args.ingress_class,
         prometheus_url=args.prometheus_url,
         prometheus_allowed=tuple(args.prometheus_allow),
+        prometheus_credentials=args.prometheus_credentials,
         allowed_ingress_annotations=tuple(args.allow_ingress_annotation),
         autoscale_interval=args.autoscale_interval,
         canary_interval=args.canary_interval,
@@ -174,6 +175,13 @@ def parser(prog: str = "herd") -> argparse.ArgumentParser:
         help="an origin (http://host, any port; or http://host:port) a WebService's "
         "metrics.prometheusURL may name besides the default's (repeatable; env "
         "HERD_PROMETHEUS_ALLOWED, comma-separated)",
+    )
+    run.add_argument(
+        "--prometheus-credentials",
+        metavar="DIR",
+        default=defaults.prometheus_credentials,
+        help="a directory (a mounted Secret) with the default Prometheus's `token`, or "
+        "`username` and `password`; sent to its origin only (env HERD_PROMETHEUS_CREDENTIALS)",
     )
     run.add_argument(
         "--allow-ingress-annotation",

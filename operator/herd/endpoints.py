@@ -38,6 +38,19 @@ def redacted(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
+def same_origin(url: str, other: str) -> bool:
+    """Do both URLs name the same scheme, host and port?"""
+    try:
+        (scheme, host, port), (o_scheme, o_host, o_port) = _origin(url), _origin(other)
+    except NotAllowed:
+        return False
+    return (scheme, host, port or _DEFAULT_PORTS.get(scheme)) == (
+        o_scheme,
+        o_host,
+        o_port or _DEFAULT_PORTS.get(o_scheme),
+    )
+
+
 def check(url: str, settings: Settings) -> None:
     """Raise NotAllowed unless `url` is the default's origin or an allowed one."""
     parts = urlsplit(url)

@@ -25,7 +25,7 @@ from herd.operator_metrics import (
     RECONCILES,
     WRITES,
 )
-from herd.prometheus import Prometheus
+from herd.prometheus import Prometheus, read_credentials
 from herd.reconcile import TransientError, reconcile
 from herd.rollout import machine
 from herd.settings import Settings
@@ -55,7 +55,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.peering.lifetime = PEERING_LIFETIME_SECONDS
     memo.kube = Kube.from_environment()
     memo.setdefault("settings", Settings.from_environment())
-    memo.prometheus = Prometheus()
+    credentials = read_credentials(memo.settings.prometheus_credentials)
+    memo.prometheus = Prometheus(
+        credentials=(memo.settings.prometheus_url, credentials) if credentials else None
+    )
 
 
 def close_clients(memo: kopf.Memo, **_: Any) -> None:

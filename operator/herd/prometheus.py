@@ -6,22 +6,48 @@ manager serves every Prometheus URL a WebService names, with a connection pool p
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import pathlib
 import time
 from typing import Any
 
 import urllib3
 
-from herd.endpoints import redacted
+from herd.endpoints import redacted, same_origin
 from herd.observation import Observation
 
 
+def read_credentials(directory: str) -> str | None:
+    """The Authorization header a mounted Secret gives: `token` (bearer), or `username` and
+    `password` (basic); None without a directory."""
+    if not directory:
+        return None
+    folder = pathlib.Path(directory)
+    if (folder / "token").is_file():
+        return f"Bearer {(folder / 'token').read_text().strip()}"
+    user, password = folder / "username", folder / "password"
+    if user.is_file() and password.is_file():
+        pair = f"{user.read_text().strip()}:{password.read_text().strip()}"
+        return f"Basic {base64.b64encode(pair.encode()).decode()}"
+    raise ValueError(f"{directory} holds neither token nor username and password")
+
+
 class Prometheus:
-    def __init__(self, timeout: float = 5.0, retries: int = 2, backoff: float = 0.5) -> None:
+    def __init__(
+        self,
+        timeout: float = 5.0,
+        retries: int = 2,
+        backoff: float = 0.5,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
+        """`credentials`: (URL, Authorization header), sent to that URL's origin only, never to
+        another a WebService names."""
         self._http = urllib3.PoolManager(timeout=urllib3.Timeout(total=timeout), retries=False)
         self.retries = retries
         self.backoff = backoff
+        self._credentials = credentials
 
     def query(self, url: str, promql: str) -> Observation:
         """The answer of the Prometheus at `url` to one instant query; retried with backoff
@@ -29,13 +55,16 @@ class Prometheus:
         answer's body reaches a message: the URL comes from a namespace user's spec."""
         endpoint = f"{url.rstrip('/')}/api/v1/query"
         where = redacted(url)
+        headers = {}
+        if self._credentials and same_origin(url, self._credentials[0]):
+            headers["Authorization"] = self._credentials[1]
         failure = Observation("unreachable", detail="no attempt made")
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             try:
                 response = self._http.request(
-                    "GET", endpoint, fields={"query": promql}, redirect=False
+                    "GET", endpoint, fields={"query": promql}, redirect=False, headers=headers
                 )
             except urllib3.exceptions.HTTPError as error:
                 failure = Observation("unreachable", detail=f"{where}: {type(error).__name__}")

@@ -15,6 +15,9 @@ class Settings:
     #: Origins (scheme://host, or scheme://host:port) a WebService's metrics.prometheusURL may
     #: name besides the default's: the cluster admin decides which endpoints the operator calls.
     prometheus_allowed: tuple[str, ...] = ()
+    #: A directory holding the default Prometheus's credentials (a mounted Secret: `token`, or
+    #: `username` and `password`), sent to its origin only.
+    prometheus_credentials: str = ""
     #: Ingress annotations (names or globs) a WebService may set although herd.annotation_policy
     #: calls them risky: the cluster admin's exceptions.
     allowed_ingress_annotations: tuple[str, ...] = ()
@@ -31,6 +34,7 @@ class Settings:
             prometheus_allowed=tuple(
                 o for o in os.environ.get("HERD_PROMETHEUS_ALLOWED", "").split(",") if o
             ),
+            prometheus_credentials=os.environ.get("HERD_PROMETHEUS_CREDENTIALS", ""),
             allowed_ingress_annotations=tuple(
                 a for a in os.environ.get("HERD_ALLOWED_INGRESS_ANNOTATIONS", "").split(",") if a
             ),

@@ -17,7 +17,10 @@ spec:
     metadata: {labels: {app: web}}
     spec:
       # The tests' namespaces enforce the restricted Pod Security profile.
-      securityContext: {runAsNonRoot: true, runAsUser: 10001, seccompProfile: {type: RuntimeDefault}}
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 10001
+        seccompProfile: {type: RuntimeDefault}
       containers:
       - name: web
         image: registry.example/web:1

@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from herd.prometheus import Prometheus
+from herd.prometheus import Prometheus, read_credentials
 from tests.support.http_stub import serving
 
 VECTOR = {"status": "success", "data": {"resultType": "vector", "result": [{"value": [0, "42"]}]}}
@@ -69,3 +69,31 @@ def test_what_an_endpoint_answers_reaches_no_message():
         port = probe.getsockname()[1]
     closed = Prometheus(timeout=1, retries=0).query(f"http://user:hunter2@127.0.0.1:{port}", "up")
     assert closed.kind == "unreachable" and "hunter2" not in closed.detail
+
+
+def test_credentials_go_to_their_own_origin_only(tmp_path, monkeypatch):
+    """The admin's Prometheus token reaches the default Prometheus, never one a WebService
+    names (even an allowed one)."""
+    (tmp_path / "token").write_text("s3cret\n")
+    header = read_credentials(str(tmp_path))
+    assert header == "Bearer s3cret"
+    body = json.dumps(VECTOR).encode()
+    with serving([(200, body)]) as (default, _), serving([(200, body)], "127.0.0.2") as (other, _):
+        client = Prometheus(credentials=(default, header))
+        sent: dict[str, str | None] = {}
+        request = client._http.request
+
+        def recording(method, url, **kwargs):
+            sent[url.split("/api")[0]] = kwargs["headers"].get("Authorization")
+            return request(method, url, **kwargs)
+
+        monkeypatch.setattr(client._http, "request", recording)
+        assert client.query(default + "/", "up").ok and client.query(other, "up").ok
+    assert sent == {default: "Bearer s3cret", other: None}
+
+
+def test_basic_credentials(tmp_path):
+    (tmp_path / "username").write_text("herd")
+    (tmp_path / "password").write_text("pw")
+    assert read_credentials(str(tmp_path)) == "Basic aGVyZDpwdw=="
+    assert read_credentials("") is None
