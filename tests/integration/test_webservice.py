@@ -288,3 +288,71 @@ def test_events_tell_the_user_what_happened(herd_operator, kubectl: Kubectl):
     eventually(
         lambda: {"Created", "Ready"} <= reasons(), timeout=30, what="Created and Ready events"
     )
+
+
+def _chart_role_rules(name: str) -> list[dict]:
+    """The rules of one of the chart's user ClusterRoles, as the chart ships them."""
+    text = (REPO / "charts/herd/templates/user-roles.yaml").read_text()
+    plain = "\n".join(line for line in text.splitlines() if "{{" not in line)
+    documents = yaml.safe_load_all(plain)
+    return next(d for d in documents if d and d["metadata"]["name"] == name)["rules"]
+
+
+def test_what_a_promoter_writes_to_status_reaches_no_deployment(herd_operator, kubectl: Kubectl):
+    """herd-promoter may patch webservices/status, for status.intent. A forged phase and stable
+    image written there, with the API server's own authorization, reach no Deployment, and the
+    operator rewrites its report."""
+    promoter = "promoter@example.com"
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "herd-promoter"},
+        "rules": _chart_role_rules("herd-promoter"),
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "herd-promoter"},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": "herd-promoter",
+        },
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": promoter}],
+    }
+    kubectl.apply(yaml.safe_dump_all([role, binding]))
+    plan = "  canary: {steps: [{setWeight: 20}, {pause: {}}]}\n"
+    kubectl.apply(SIMPLE.format(name="web", image="web:1", replicas=2) + plan)
+    eventually(
+        lambda: kubectl.get("webservice", "web").get("status", {}).get("stableSpec"),
+        timeout=60,
+        what="the stable version kept",
+    )
+    kubectl.apply(SIMPLE.format(name="web", image="web:2", replicas=2) + plan)
+    eventually(
+        lambda: (
+            kubectl.get("webservice", "web")["status"].get("canary", {}).get("phase") == "Paused"
+        ),
+        timeout=60,
+        what="the canary paused for herd promote",
+    )
+    forged = {
+        "status": {
+            "canary": {"phase": "Promoting", "stepIndex": 2},
+            "stableSpec": {"image": "evil:1", "app": "app.main:app"},
+        }
+    }
+    as_promoter = ["--as", promoter, "--type", "merge", "-p", json.dumps(forged)]
+    kubectl.run("patch", "webservice", "web", "--subresource", "status", *as_promoter)
+    refused = kubectl.run("patch", "webservice", "web", *as_promoter, check=False)
+    assert refused.returncode != 0 and "forbidden" in refused.stderr.lower()
+
+    eventually(
+        lambda: kubectl.get("webservice", "web")["status"]["canary"]["phase"] == "Paused",
+        timeout=20,
+        what="the forged phase rewritten",
+    )
+    time.sleep(3)
+    image = kubectl.get("deployment", "web")["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == "web:1"
+    assert kubectl.exists("deployment", "web-canary")
