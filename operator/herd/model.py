@@ -36,22 +36,16 @@ def _default(schema: Schema, name: str) -> Any:
     return schema.properties[name].default
 
 
-_SERVER = api.SERVER
-_SCALING = api.AUTOSCALING
-_ANALYSIS = api.ANALYSIS
-_SPEC = api.SPEC
-
-
 @dataclass(frozen=True)
 class ServerSpec:
-    workload: Workload = _default(_SERVER, "workload")
-    worker_class: WorkerClass = _default(_SERVER, "workerClass")
-    workers: int = _default(_SERVER, "workers")
-    threads: int = _default(_SERVER, "threads")
-    timeout_seconds: int = _default(_SERVER, "timeoutSeconds")
-    graceful_timeout_seconds: int = _default(_SERVER, "gracefulTimeoutSeconds")
-    keep_alive_seconds: int = _default(_SERVER, "keepAliveSeconds")
-    max_requests: int = _default(_SERVER, "maxRequests")
+    workload: Workload = _default(api.SERVER, "workload")
+    worker_class: WorkerClass = _default(api.SERVER, "workerClass")
+    workers: int = _default(api.SERVER, "workers")
+    threads: int = _default(api.SERVER, "threads")
+    timeout_seconds: int = _default(api.SERVER, "timeoutSeconds")
+    graceful_timeout_seconds: int = _default(api.SERVER, "gracefulTimeoutSeconds")
+    keep_alive_seconds: int = _default(api.SERVER, "keepAliveSeconds")
+    max_requests: int = _default(api.SERVER, "maxRequests")
 
 
 @dataclass(frozen=True)
@@ -97,13 +91,15 @@ class MetricsSpec:
 
 @dataclass(frozen=True)
 class AutoscalingSpec:
-    enabled: bool = _default(_SCALING, "enabled")
-    engine: Literal["builtin", "keda"] = _default(_SCALING, "engine")
-    min_replicas: int = _default(_SCALING, "minReplicas")
-    max_replicas: int = _default(_SCALING, "maxReplicas")
-    target_rpm_per_replica: int = _default(_SCALING, "targetRPMPerReplica")
-    max_error_rate: float = _default(_SCALING, "maxErrorRate")
-    scale_down_stabilization_seconds: int = _default(_SCALING, "scaleDownStabilizationSeconds")
+    enabled: bool = _default(api.AUTOSCALING, "enabled")
+    engine: Literal["builtin", "keda"] = _default(api.AUTOSCALING, "engine")
+    min_replicas: int = _default(api.AUTOSCALING, "minReplicas")
+    max_replicas: int = _default(api.AUTOSCALING, "maxReplicas")
+    target_rpm_per_replica: int = _default(api.AUTOSCALING, "targetRPMPerReplica")
+    max_error_rate: float = _default(api.AUTOSCALING, "maxErrorRate")
+    scale_down_stabilization_seconds: int = _default(
+        api.AUTOSCALING, "scaleDownStabilizationSeconds"
+    )
 
 
 @dataclass(frozen=True)
@@ -115,11 +111,11 @@ class CanaryStep:
 
 @dataclass(frozen=True)
 class AnalysisSpec:
-    interval_seconds: int = _default(_ANALYSIS, "intervalSeconds")
-    max_error_rate: float = _default(_ANALYSIS, "maxErrorRate")
-    max_p99_latency_ms: int = _default(_ANALYSIS, "maxP99LatencyMs")
-    min_requests: int = _default(_ANALYSIS, "minRequests")
-    failure_limit: int = _default(_ANALYSIS, "failureLimit")
+    interval_seconds: int = _default(api.ANALYSIS, "intervalSeconds")
+    max_error_rate: float = _default(api.ANALYSIS, "maxErrorRate")
+    max_p99_latency_ms: int = _default(api.ANALYSIS, "maxP99LatencyMs")
+    min_requests: int = _default(api.ANALYSIS, "minRequests")
+    failure_limit: int = _default(api.ANALYSIS, "failureLimit")
 
 
 @dataclass(frozen=True)
@@ -143,14 +139,14 @@ class WebService:
     generation: int
     image: str
     app: str
-    interface: Interface = _default(_SPEC, "interface")
-    port: int = _default(_SPEC, "port")
-    metrics_port: int = _default(_SPEC, "metricsPort")
-    replicas: int = _default(_SPEC, "replicas")
+    interface: Interface = _default(api.SPEC, "interface")
+    port: int = _default(api.SPEC, "port")
+    metrics_port: int = _default(api.SPEC, "metricsPort")
+    replicas: int = _default(api.SPEC, "replicas")
     image_pull_policy: str | None = None
     env: tuple[dict[str, Any], ...] = ()
     resources: Resources = Resources()
-    health_path: str = _default(_SPEC, "healthPath")
+    health_path: str = _default(api.SPEC, "healthPath")
     server: ServerSpec = ServerSpec()
     route: Route | None = None
     autoscaling: AutoscalingSpec = AutoscalingSpec()
@@ -182,6 +178,11 @@ def duration_seconds(value: int | str) -> int:
         raise InvalidSpec(f"{value!r} is not a duration such as 30s, 5m or 1h30m")
     total = sum(Decimal(n) * _SECONDS_PER_UNIT[u] for n, u in parts)
     return int(total.to_integral_value(rounding="ROUND_CEILING"))
+
+
+def is_quantity(value: int | float | str) -> bool:
+    """Is `value` written in the Kubernetes quantity grammar (CEL's isQuantity)?"""
+    return bool(_QUANTITY.match(str(value).strip()))
 
 
 def quantity(value: int | float | str) -> Decimal:

@@ -24,8 +24,6 @@ from herd.timestamps import rfc3339
 
 log = logging.getLogger("herd.reconcile")
 
-Event = tuple[str, str, str]  # (type, reason, message)
-
 
 class TransientError(Exception):
     """The API could not be reached or was overloaded: retry later."""
@@ -42,7 +40,7 @@ class Outcome:
     subject: dict[str, Any] | None = None  # the WebService the events are about
     writes: int = 0
     status_changed: bool = False
-    events: list[Event] = field(default_factory=list)
+    events: list[machine.Event] = field(default_factory=list)
 
 
 def _problem(error: ApiError, obj: dict[str, Any]) -> status.Problem:
@@ -272,7 +270,7 @@ def _condition(status_: dict[str, Any], kind: str) -> dict[str, Any]:
     return next((c for c in status_.get("conditions", []) if c["type"] == kind), {})
 
 
-def _transition_events(previous: dict[str, Any], new: dict[str, Any]) -> list[Event]:
+def _transition_events(previous: dict[str, Any], new: dict[str, Any]) -> list[machine.Event]:
     """Events for what a user should see: becoming Ready, and each new Degraded reason."""
     events = []
     old_ready, ready = _condition(previous, "Ready"), _condition(new, "Ready")

@@ -5,6 +5,7 @@ so a spec the cluster would refuse fails there too, with the API server's wordin
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import celpy
 import celpy.celtypes
 
-from herd import api
+from herd import api, model
 from herd.schema import Schema
 
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
@@ -23,14 +24,17 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "number": (int, float),
     "boolean": (bool,),
 }
-_QUANTITY = re.compile(
-    r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?[0-9]+|[numkMGTPE]?)$"
-)
 _CEL = celpy.Environment()
 
 
 def _is_quantity(value: Any) -> celpy.celtypes.BoolType:
-    return celpy.celtypes.BoolType(bool(_QUANTITY.match(str(value))))
+    return celpy.celtypes.BoolType(model.is_quantity(value))
+
+
+@functools.cache
+def _program(rule: str) -> celpy.Runner:
+    """A rule compiled once: parsing CEL costs far more than evaluating it."""
+    return _CEL.program(_CEL.compile(rule), functions={"isQuantity": _is_quantity})
 
 
 def _kind(value: Any) -> str:
@@ -128,9 +132,8 @@ def _rules(schema: Schema, value: Any, path: str, out: list[str]) -> None:
     """The CEL rules of `schema` and of everything below it, as the API server evaluates them:
     on values that are present, after defaulting."""
     for rule in schema.rules:
-        program = _CEL.program(_CEL.compile(rule.rule), functions={"isQuantity": _is_quantity})
         try:
-            passed = bool(program.evaluate({"self": celpy.json_to_cel(value)}))
+            passed = bool(_program(rule.rule).evaluate({"self": celpy.json_to_cel(value)}))
         except celpy.CELEvalError:
             continue  # a rule over a field of the wrong type: the structural error says it
         if not passed:

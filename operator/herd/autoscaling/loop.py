@@ -33,7 +33,7 @@ FIELD_MANAGER = "herd-autoscaler"
 class ScaleOutcome:
     decision: Decision
     scaled_from: int | None = None
-    events: list[tuple[str, str, str]] = field(default_factory=list)
+    events: list[machine.Event] = field(default_factory=list)
 
 
 def observe(prometheus: MetricsReader, ws: WebService, track: Track = "stable") -> Observations:
