@@ -31,15 +31,18 @@ class Operator:
         ) as response:
             return response.read().decode()
 
-    def counter(self, name: str, unless: dict[str, str] | None = None) -> float:
+    def counter(
+        self, name: str, unless: dict[str, str] | None = None, only: dict[str, str] | None = None
+    ) -> float:
         """A counter of the operator's, summed over the samples whose labels match none of
-        `unless`."""
+        `unless` and all of `only`."""
         return sum(
             sample.value
             for family in text_string_to_metric_families(self.metrics())
             for sample in family.samples
             if sample.name == name
             and not any(sample.labels.get(key) == value for key, value in (unless or {}).items())
+            and all(sample.labels.get(key) == value for key, value in (only or {}).items())
         )
 
     def writes(self) -> float:

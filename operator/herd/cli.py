@@ -41,6 +41,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
         allowed_ingress_annotations=tuple(args.allow_ingress_annotation),
         autoscale_interval=args.autoscale_interval,
         canary_interval=args.canary_interval,
+        retry_interval=args.retry_interval,
     )
     registry = kopf.OperatorRegistry()
     handlers.register(settings, registry)
@@ -203,6 +204,13 @@ def parser(prog: str = "herd") -> argparse.ArgumentParser:
         type=float,
         default=defaults.autoscale_interval,
         help="seconds between autoscaling decisions (env HERD_AUTOSCALE_INTERVAL)",
+    )
+    run.add_argument(
+        "--retry-interval",
+        type=float,
+        default=defaults.retry_interval,
+        help="seconds between retries of a WebService the API server refused to let the "
+        "operator serve (RBAC, a rejected apply) (env HERD_RETRY_INTERVAL)",
     )
     run.add_argument("--log-format", choices=("text", "json"), default="text")
     run.add_argument("-v", "--verbose", action="store_true")

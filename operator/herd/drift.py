@@ -7,6 +7,8 @@ longer renders (`owns_more`): an annotation or a TLS block removed from the spec
 away, as server-side apply removes what its manager stops sending. And fields other managers
 added to a pod template by hand (a hostNetwork, a hostPath volume, a sidecar, `privileged`),
 which server-side apply leaves alone, are found (`foreign`) so the reconciler removes them.
+The same for a WebService's own status: what anyone but the operator wrote there, except
+`status.intent`, is `forged` and removed.
 """
 
 from __future__ import annotations
@@ -165,6 +167,22 @@ def foreign(live: dict[str, Any], want: dict[str, Any], manager: str) -> list[tu
         for path in _owned_paths(fields, _at(live, POD_SPEC), POD_SPEC):
             if not _wanted(path, live, want):
                 out.append((str(entry.get("manager")), path))
+    return sorted(out, key=lambda item: item[1], reverse=True)
+
+
+def forged(
+    live: dict[str, Any], writers: frozenset[str], theirs: frozenset[str]
+) -> list[tuple[str, Path]]:
+    """(manager, path) of each status field set by a manager outside `writers` (the operator's
+    own), except the top-level fields in `theirs` (what users may write), deepest first."""
+    out: list[tuple[str, Path]] = []
+    for entry in live.get("metadata", {}).get("managedFields") or []:
+        if entry.get("manager") in writers or entry.get("subresource") != "status":
+            continue
+        fields = (entry.get("fieldsV1") or {}).get("f:status") or {}
+        mine = {k: v for k, v in fields.items() if k.removeprefix("f:") not in theirs}
+        for path in _owned_paths(mine, live.get("status"), ("status",)):
+            out.append((str(entry.get("manager")), path))
     return sorted(out, key=lambda item: item[1], reverse=True)
 
 

@@ -12,12 +12,14 @@ from typing import Any
 import kopf
 
 from herd import api, kinds, model
+from herd import status as herd_status
 from herd.api_errors import ApiError
 from herd.autoscaling import loop as autoscaling
 from herd.coalesce import Coalescer
+from herd.drift import forged
 from herd.kopf_compat import timers_without_finalizers
 from herd.kube import Kube
-from herd.objectmeta import MANAGED_BY, MANAGED_BY_LABEL
+from herd.objectmeta import MANAGED_BY, MANAGED_BY_LABEL, OPERATOR_MANAGERS, USER_STATUS_FIELDS
 from herd.operator_metrics import (
     AUTOSCALE_DECISIONS,
     AUTOSCALE_SECONDS,
@@ -105,11 +107,29 @@ def child_changed(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo, **_: 
             )
 
 
+def _status_forged(body: kopf.Body, **_: Any) -> bool:
+    return bool(forged(dict(body), OPERATOR_MANAGERS, USER_STATUS_FIELDS))
+
+
+def status_forged(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Someone else wrote the status (herd-promoter may, for intents): the reconciler removes
+    what is not an intent. A change of status alone triggers nothing else."""
+    _reconcile("status", memo, body.metadata.namespace, body.metadata.name)
+
+
 def canary_tick(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """A rollout moves with time too (pauses, analyses, intents): reconcile, which steps it.
     An idle one costs no API call."""
     if machine.moves_with_time(dict(body.status)):
         _reconcile("canary", memo, body.metadata.namespace, body.metadata.name)
+
+
+def retry(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    _reconcile("retry", memo, body.metadata.namespace, body.metadata.name)
+
+
+def _retry_wanted(status: kopf.Status, **_: Any) -> bool:
+    return herd_status.retry_wanted(dict(status))
 
 
 def _builtin_autoscaling(spec: kopf.Spec, **_: Any) -> bool:
@@ -153,6 +173,9 @@ def register(settings: Settings, registry: kopf.OperatorRegistry) -> None:
     for on in (kopf.on.resume, kopf.on.create, kopf.on.update):
         on(*WEBSERVICES, registry=registry)(webservice_changed)
     kopf.on.delete(*WEBSERVICES, optional=True, registry=registry)(webservice_deleted)
+    kopf.on.event(*WEBSERVICES, id="status-forged", when=_status_forged, registry=registry)(
+        status_forged
+    )
     for kind in kinds.CHILDREN:
         kopf.on.event(
             kind.group,
@@ -165,6 +188,7 @@ def register(settings: Settings, registry: kopf.OperatorRegistry) -> None:
     timers = (
         ("autoscale", settings.autoscale_interval, _builtin_autoscaling, autoscale),
         ("canary", settings.canary_interval, _canary_wanted, canary_tick),
+        ("retry", settings.retry_interval, _retry_wanted, retry),
     )
     for timer_id, interval, when, handler in timers:
         kopf.timer(*WEBSERVICES, id=timer_id, interval=interval, when=when, registry=registry)(

@@ -20,9 +20,10 @@ from kubernetes.client.exceptions import ApiException
 from herd import kinds
 from herd.api_errors import ApiError
 from herd.kinds import Ref
+from herd.objectmeta import RECONCILER_MANAGER
 from herd.operator_metrics import API_REQUESTS
 
-FIELD_MANAGER = "herd"
+FIELD_MANAGER = RECONCILER_MANAGER
 
 
 class KubeApi(Protocol):
@@ -41,7 +42,9 @@ class KubeApi(Protocol):
 
     def scale(self, namespace: str, name: str, replicas: int, manager: str) -> None: ...
 
-    def remove_fields(self, ref: Ref, pointers: list[str]) -> None: ...
+    def remove_fields(
+        self, ref: Ref, pointers: list[str], subresource: str | None = None
+    ) -> dict[str, Any]: ...
 
     def server_time(self) -> float | None: ...
 
@@ -165,12 +168,14 @@ class Kube:
             content_type="application/apply-patch+yaml",
         )
 
-    def remove_fields(self, ref: Ref, pointers: list[str]) -> None:
+    def remove_fields(
+        self, ref: Ref, pointers: list[str], subresource: str | None = None
+    ) -> dict[str, Any]:
         """Remove fields (JSON pointers, in order) that other managers set: server-side apply
-        never removes another manager's fields, a JSON patch does."""
-        self._request(
+        never removes another manager's fields, a JSON patch does. The object as it is now."""
+        return self._request(
             "PATCH",
-            _path(ref),
+            _path(ref, subresource),
             ref.kind,
             body=[{"op": "remove", "path": p} for p in pointers],
             content_type="application/json-patch+json",

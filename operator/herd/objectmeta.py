@@ -15,6 +15,14 @@ REVISION_LABEL = "herd.dev/revision"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 
+# The operator's field managers, one per writer of its own: each owns its part of the status.
+RECONCILER_MANAGER = "herd"
+CANARY_MANAGER = "herd-canary"
+AUTOSCALER_MANAGER = "herd-autoscaler"
+OPERATOR_MANAGERS = frozenset({RECONCILER_MANAGER, CANARY_MANAGER, AUTOSCALER_MANAGER})
+#: The status fields a user may write (`herd promote` and the rest, through herd-promoter).
+USER_STATUS_FIELDS = frozenset({"intent"})
+
 
 def canary_name(ws: WebService) -> str:
     return f"{ws.name}-canary"

@@ -12,10 +12,16 @@ from typing import Any
 
 from herd import desired, held, kinds, model, status
 from herd.api_errors import ApiError
-from herd.drift import contains, foreign, owns_more, pointer
+from herd.drift import contains, foreign, forged, owns_more, pointer
 from herd.kinds import Ref
 from herd.kube import FIELD_MANAGER, KubeApi
-from herd.objectmeta import MANAGED_BY, MANAGED_BY_LABEL, REVISION_LABEL
+from herd.objectmeta import (
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    OPERATOR_MANAGERS,
+    REVISION_LABEL,
+    USER_STATUS_FIELDS,
+)
 from herd.observation import MetricsReader
 from herd.rollout import loop as rollout
 from herd.rollout import machine
@@ -165,6 +171,7 @@ def reconcile(
         # Pauses, deadlines and analysis intervals on one clock, whichever replica is active.
         now = kube.server_time() or now
         outcome = Outcome(subject=body)
+        body = _without_forged_status(kube, body, outcome)
         try:
             _converge(kube, prometheus, body, model.parse(body, settings), now, outcome)
         except model.InvalidSpec as error:
@@ -186,6 +193,28 @@ def reconcile(
             raise TransientError(str(error)) from error
         raise
     return outcome
+
+
+def _without_forged_status(kube: KubeApi, body: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
+    """The WebService without what others wrote to its status besides `status.intent`:
+    herd-promoter's patch right is for intents, and a forged report must not stay, nor be
+    read back as the operator's."""
+    found = forged(body, OPERATOR_MANAGERS, USER_STATUS_FIELDS)
+    if not found:
+        return body
+    ref = Ref.of(body)
+    try:
+        body = kube.remove_fields(ref, [pointer(path) for _, path in found], "status")
+    except ApiError as error:
+        if error.status not in (404, 409, 422):
+            raise
+        return body  # deleted or changed meanwhile: its own watch event reconciles it again
+    outcome.writes += 1
+    removed = ", ".join(f"{'.'.join(map(str, path))} (by {who})" for who, path in found)
+    outcome.events.append(
+        ("Warning", "StatusRemoved", f"removed {removed}: only status.intent is for users")
+    )
+    return body
 
 
 def _degrade(

@@ -25,6 +25,9 @@ class Settings:
     autoscale_interval: float = 15.0
     #: Seconds between two ticks of a canary rollout (analysis runs every intervalSeconds).
     canary_interval: float = 5.0
+    #: Seconds between two retries of a WebService the API server refused to let the operator
+    #: serve (RBAC taken away, a rejected apply): nothing else would reconcile it once fixed.
+    retry_interval: float = 30.0
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -42,4 +45,5 @@ class Settings:
                 os.environ.get("HERD_AUTOSCALE_INTERVAL", cls.autoscale_interval)
             ),
             canary_interval=float(os.environ.get("HERD_CANARY_INTERVAL", cls.canary_interval)),
+            retry_interval=float(os.environ.get("HERD_RETRY_INTERVAL", cls.retry_interval)),
         )

@@ -111,6 +111,19 @@ def degraded_condition(problems: list[Problem]) -> Condition:
     return Condition("Degraded", True, problems[0].reason, "; ".join(p.message for p in problems))
 
 
+#: Degraded reasons the API server decides (RBAC, admission, quota): mended outside the
+#: WebService, so no change of it or its children would reconcile it again. Retried instead.
+RETRIED = frozenset({"Forbidden", "ApplyFailed"})
+
+
+def retry_wanted(status: dict[str, Any]) -> bool:
+    """Is the WebService Degraded for a reason only a retry notices the end of?"""
+    return any(
+        c.get("type") == "Degraded" and c.get("status") == "True" and c.get("reason") in RETRIED
+        for c in status.get("conditions") or []
+    )
+
+
 def merge_conditions(
     previous: list[dict[str, Any]], new: tuple[Condition, ...], generation: int, now: str
 ) -> list[dict[str, Any]]:

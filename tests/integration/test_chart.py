@@ -3,6 +3,7 @@ operator running with exactly the RBAC the chart grants."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -162,10 +163,12 @@ def _service_account_kubeconfig(admin: Kubectl, namespace: str, account: str) ->
     return str(path)
 
 
-@pytest.mark.parametrize("mode", ["cluster", "namespaced"])
-def test_operator_runs_with_exactly_the_charts_rbac(helm, release_namespace, mode):
-    """The operator, authenticated as the chart's ServiceAccount, serves a WebService: the
-    granted rules suffice. Secrets stay out of reach."""
+@contextlib.contextmanager
+def _operator_as_the_charts_account(
+    helm, release_namespace: Kubectl, mode: str, port: int, extra_args: tuple[str, ...] = ()
+) -> Iterator[tuple[Kubectl, herd_operator.Operator]]:
+    """The chart installed (cluster-wide, or watching one namespace), and the operator running
+    authenticated as its ServiceAccount; the namespace for WebServices, and the operator."""
     ns = release_namespace.namespace
     admin = Kubectl(release_namespace.binary)
     # `auth can-i` answers "no" for a resource the API server does not know.
@@ -175,7 +178,34 @@ def test_operator_runs_with_exactly_the_charts_rbac(helm, release_namespace, mod
     values = ["--set", f"watchNamespaces={{{workload_ns}}}"] if mode == "namespaced" else []
     helm("install", "herd", str(CHART), "--namespace", ns, *values)
     try:
-        account = f"system:serviceaccount:{ns}:herd"
+        kubeconfig = _service_account_kubeconfig(admin, ns, "herd")
+        scope = ["--namespace", workload_ns] if mode == "namespaced" else []
+        running = herd_operator.start(
+            liveness_port=port,
+            metrics_port=port + 10,
+            kubeconfig=kubeconfig,
+            extra_args=[*scope, *extra_args],
+            log_name=f"operator-rbac-{mode}-{port}.log",
+        )
+        try:
+            yield Kubectl(release_namespace.binary, workload_ns), running
+        finally:
+            herd_operator.stop(running)
+    finally:
+        helm("uninstall", "herd", "--namespace", ns, "--wait", "--timeout", "120s")
+        admin.run("delete", "namespace", workload_ns, "--wait=false", namespaced=False, check=False)
+
+
+@pytest.mark.parametrize("mode", ["cluster", "namespaced"])
+def test_operator_runs_with_exactly_the_charts_rbac(helm, release_namespace, mode):
+    """The operator, authenticated as the chart's ServiceAccount, serves a WebService: the
+    granted rules suffice. Secrets stay out of reach."""
+    admin = Kubectl(release_namespace.binary)
+    account = f"system:serviceaccount:{release_namespace.namespace}:herd"
+    with _operator_as_the_charts_account(helm, release_namespace, mode, 18380) as (
+        workload,
+        running,
+    ):
         for verb, resource, allowed in (
             ("get", "secrets", "no"),
             ("list", "secrets", "no"),
@@ -191,7 +221,7 @@ def test_operator_runs_with_exactly_the_charts_rbac(helm, release_namespace, mod
                 verb,
                 resource,
                 "-n",
-                workload_ns,
+                workload.namespace,
                 "--as",
                 account,
                 namespaced=False,
@@ -199,43 +229,89 @@ def test_operator_runs_with_exactly_the_charts_rbac(helm, release_namespace, mod
             ).stdout.strip()
             assert answer == allowed, (verb, resource, answer)
 
-        kubeconfig = _service_account_kubeconfig(admin, ns, "herd")
-        scope = ["--namespace", workload_ns] if mode == "namespaced" else []
-        running = herd_operator.start(
-            liveness_port=18380,
-            metrics_port=18390,
-            kubeconfig=kubeconfig,
-            extra_args=scope,
-            log_name=f"operator-rbac-{mode}.log",
+        # With a canary: the canary controller's timer serves it.
+        workload.apply(
+            "apiVersion: herd.dev/v1alpha1\nkind: WebService\n"
+            "metadata: {name: web}\nspec: {image: 'web:1', app: 'a.b:app',"
+            " replicas: 2, route: {ingress: {host: web.example.com}},"
+            " canary: {steps: [{setWeight: 50}]}}\n"
         )
-        try:
-            workload = Kubectl(release_namespace.binary, workload_ns)
-            # With a canary: the canary controller's timer serves it.
-            workload.apply(
-                "apiVersion: herd.dev/v1alpha1\nkind: WebService\n"
-                "metadata: {name: web}\nspec: {image: 'web:1', app: 'a.b:app',"
-                " replicas: 2, route: {ingress: {host: web.example.com}},"
-                " canary: {steps: [{setWeight: 50}]}}\n"
-            )
-            workload.run("wait", "--for", "condition=Ready", "webservice/web", "--timeout=60s")
-            for kind in ("deployment", "service", "ingress", "poddisruptionbudget"):
-                assert workload.exists(kind, "web"), kind
-            events = json.loads(workload.run("get", "events", "-o", "json").stdout)["items"]
-            assert any(e["reason"] == "Created" for e in events)
-            log = running.log_tail(400)
-            assert "Forbidden" not in log, log  # kopf: APIForbiddenError; Herd: 403 Forbidden
+        workload.run("wait", "--for", "condition=Ready", "webservice/web", "--timeout=60s")
+        for kind in ("deployment", "service", "ingress", "poddisruptionbudget"):
+            assert workload.exists(kind, "web"), kind
+        events = json.loads(workload.run("get", "events", "-o", "json").stdout)["items"]
+        assert any(e["reason"] == "Created" for e in events)
+        log = running.log_tail(400)
+        assert "Forbidden" not in log, log  # kopf: APIForbiddenError; Herd: 403 Forbidden
 
-            # kopf's timers would put a finalizer on it, and in namespaced mode the namespace's
-            # deletion takes the operator's RoleBinding first: the namespace would hang.
-            assert not workload.get("webservice", "web")["metadata"].get("finalizers")
-            admin.run("delete", "namespace", workload_ns, "--wait=false", namespaced=False)
-            eventually(
-                lambda: not admin.exists("namespace", workload_ns),
-                timeout=90,
-                what=f"namespace {workload_ns} deleted",
+        # kopf's timers would put a finalizer on it, and in namespaced mode the namespace's
+        # deletion takes the operator's RoleBinding first: the namespace would hang.
+        assert not workload.get("webservice", "web")["metadata"].get("finalizers")
+        admin.run("delete", "namespace", workload.namespace, "--wait=false", namespaced=False)
+        eventually(
+            lambda: not admin.exists("namespace", workload.namespace),
+            timeout=90,
+            what=f"namespace {workload.namespace} deleted",
+        )
+
+
+def _degraded(workload: Kubectl, name: str) -> dict:
+    conditions = workload.get("webservice", name).get("status", {}).get("conditions", [])
+    return next((c for c in conditions if c["type"] == "Degraded"), {})
+
+
+def test_rbac_lost_for_one_kind_mid_run_degrades_that_kind_only(helm, release_namespace):
+    """The cluster admin takes the Ingress rule from the operator's Role while it runs: each
+    WebService is Degraded naming the Ingress, its Deployment and Service are still served, and
+    once the rule is back the next retry heals it with nobody touching the WebService."""
+    web = (
+        "apiVersion: herd.dev/v1alpha1\nkind: WebService\nmetadata: {{name: {name}}}\n"
+        "spec: {{image: 'web:1', app: 'a.b:app', replicas: {replicas},"
+        " route: {{ingress: {{host: {name}.example.com}}}}}}\n"
+    )
+    retry = ("--retry-interval", "2")
+    with _operator_as_the_charts_account(helm, release_namespace, "namespaced", 18480, retry) as (
+        workload,
+        running,
+    ):
+        workload.apply(web.format(name="web", replicas=1))
+        workload.run("wait", "--for", "condition=Ready", "webservice/web", "--timeout=60s")
+        role = workload.get("role", "herd")
+        index = next(i for i, r in enumerate(role["rules"]) if "ingresses" in r["resources"])
+        ingress_rule = role["rules"][index]
+        workload.run(
+            "patch", "role", "herd", "--type", "json",
+            "-p", json.dumps([{"op": "remove", "path": f"/rules/{index}"}]),
+        )  # fmt: skip
+
+        workload.apply(web.format(name="web", replicas=2))
+        workload.apply(web.format(name="api", replicas=1))
+        for name in ("web", "api"):
+            degraded = eventually(
+                lambda name=name: (
+                    (c := _degraded(workload, name)).get("reason") == "Forbidden" and c
+                ),
+                timeout=60,
+                what=f"{name} Degraded for the Ingress",
             )
-        finally:
-            herd_operator.stop(running)
-    finally:
-        helm("uninstall", "herd", "--namespace", ns, "--wait", "--timeout", "120s")
-        admin.run("delete", "namespace", workload_ns, "--wait=false", namespaced=False, check=False)
+            assert degraded["status"] == "True"
+            assert f"Ingress {name}" in degraded["message"], degraded
+        assert workload.get("deployment", "web")["spec"]["replicas"] == 2
+        assert workload.exists("deployment", "api") and workload.exists("service", "api")
+        assert not workload.exists("ingress", "api")
+        # Until their pods settle, the Deployments' own events reconcile them too.
+        for name in ("web", "api"):
+            workload.run("rollout", "status", f"deployment/{name}", "--timeout=60s")
+
+        workload.run(
+            "patch", "role", "herd", "--type", "json",
+            "-p", json.dumps([{"op": "add", "path": f"/rules/{index}", "value": ingress_rule}]),
+        )  # fmt: skip
+        for name in ("web", "api"):
+            eventually(
+                lambda name=name: _degraded(workload, name).get("status") == "False",
+                timeout=60,
+                what=f"{name} healed by a retry",
+            )
+        assert workload.exists("ingress", "api")
+        assert running.counter("herd_reconciles_total", only={"trigger": "retry"}) >= 2

@@ -356,3 +356,20 @@ def test_what_a_promoter_writes_to_status_reaches_no_deployment(herd_operator, k
     image = kubectl.get("deployment", "web")["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == "web:1"
     assert kubectl.exists("deployment", "web-canary")
+
+    # Before any rollout nothing would rewrite a forged report: it is removed instead, the
+    # promoter's intent stays.
+    apply_simple(kubectl, name="api")
+    wait_ready(kubectl, "api")
+    intent = {"action": "retry", "id": "i-1"}
+    forged = {"status": {"canary": {"phase": "RolledBack"}, "intent": intent}}
+    as_promoter[-1] = json.dumps(forged)
+    kubectl.run("patch", "webservice", "api", "--subresource", "status", *as_promoter)
+    eventually(
+        lambda: "canary" not in kubectl.get("webservice", "api")["status"],
+        timeout=20,
+        what="the forged report removed",
+    )
+    assert kubectl.get("webservice", "api")["status"]["intent"] == intent
+    events = json.loads(kubectl.run("get", "events", "-o", "json").stdout)["items"]
+    assert any(e["reason"] == "StatusRemoved" for e in events)

@@ -12,6 +12,7 @@ the world behind the operator's back with `put`, `edit` and `remove`, which are 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 from collections.abc import Callable
@@ -25,6 +26,15 @@ from herd.observation import Observation
 
 WRITES = ("apply", "delete", "apply_status", "scale", "remove_fields")
 NO_DATA = Observation("empty")
+
+
+def _remove(obj: Any, pointer: str) -> None:
+    """Remove what the JSON pointer names (KeyError or IndexError if it is not there)."""
+    *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in pointer[1:].split("/")]
+    node: Any = obj
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    del node[int(last) if isinstance(node, list) else last]
 
 
 def merge(base: Any, over: Any) -> Any:
@@ -189,18 +199,22 @@ class FakeKube:
     def server_time(self) -> float | None:
         return None  # the tests' `now` is the clock
 
-    def remove_fields(self, ref: Ref, pointers: list[str]) -> None:
-        """A JSON patch of `remove` operations, applied in order."""
+    def remove_fields(
+        self, ref: Ref, pointers: list[str], subresource: str | None = None
+    ) -> dict[str, Any]:
+        """A JSON patch of `remove` operations, applied in order (the pointers say where, the
+        subresource is the API server's routing)."""
         self._call("remove_fields", ref)
         if ref not in self.objects:
             raise ApiError(404, "NotFound", f"{ref.kind} {ref.name!r} not found")
         obj = self.objects[ref]
         for path in pointers:
-            *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
-            node: Any = obj
-            for part in parents:
-                node = node[int(part)] if isinstance(node, list) else node[part]
-            del node[int(last) if isinstance(node, list) else last]
+            _remove(obj, path)
+            if subresource == "status":  # and from each writer's record, as the server does
+                for record in self._status_by_manager.get(ref, {}).values():
+                    with contextlib.suppress(KeyError, IndexError):
+                        _remove({"status": record}, path)
+        return copy.deepcopy(obj)
 
     def scale(self, namespace: str, name: str, replicas: int, manager: str) -> None:
         ref = Ref(kinds.WEBSERVICE.kind, namespace, name)

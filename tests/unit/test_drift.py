@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from herd.drift import contains, foreign, owns_more, pointer
+from herd.drift import contains, foreign, forged, owns_more, pointer
 
 DESIRED = {
     "spec": {
@@ -205,3 +205,63 @@ def test_foreign_paths_come_deepest_and_last_first_and_as_json_pointers():
 
 def test_what_herd_renders_is_never_foreign():
     assert foreign(LIVE_DEPLOYMENT, LIVE_DEPLOYMENT, "herd") == []
+
+
+def _status_entry(manager: str, fields: dict, subresource: str | None = "status") -> dict:
+    entry = {"manager": manager, "operation": "Update", "fieldsV1": fields}
+    return {**entry, "subresource": subresource} if subresource else entry
+
+
+FORGED_WEBSERVICE = {
+    "metadata": {
+        "managedFields": [
+            _status_entry("herd", {"f:status": {"f:conditions": {}, "f:stableSpec": {}}}),
+            _status_entry("herd-canary", {"f:status": {"f:canary": {}}}),
+            _status_entry("herd-autoscaler", {"f:status": {"f:autoscaling": {}}}),
+            _status_entry(
+                "kubectl-patch",
+                {
+                    "f:status": {
+                        ".": {},
+                        "f:intent": {"f:action": {}},
+                        "f:canary": {"f:stepIndex": {}},
+                        "f:stableSpec": {"f:env": {}},
+                        "f:gone": {},  # owned, but no longer there: nothing to remove
+                    }
+                },
+            ),
+            # Not through the status subresource: the API server drops status there.
+            _status_entry("kubectl-edit", {"f:status": {"f:other": {}}}, subresource=None),
+        ]
+    },
+    "status": {
+        "conditions": [],
+        "intent": {"action": "promote"},
+        "canary": {"phase": "Paused", "stepIndex": 2},
+        "stableSpec": {"image": "web:1", "env": [{"name": "X", "value": "1"}]},
+        "autoscaling": {},
+        "other": 1,
+    },
+}
+
+
+def test_what_others_write_to_a_webservices_status_is_forged_but_the_intent():
+    found = forged(
+        FORGED_WEBSERVICE,
+        frozenset({"herd", "herd-canary", "herd-autoscaler"}),
+        frozenset({"intent"}),
+    )
+    assert found == [
+        ("kubectl-patch", ("status", "stableSpec", "env")),
+        ("kubectl-patch", ("status", "canary", "stepIndex")),
+    ]
+
+
+def test_nothing_is_forged_where_only_the_operator_and_intents_wrote():
+    herd_only = {
+        **FORGED_WEBSERVICE,
+        "metadata": {"managedFields": FORGED_WEBSERVICE["metadata"]["managedFields"][:3]},
+    }
+    assert (
+        forged(herd_only, frozenset({"herd", "herd-canary", "herd-autoscaler"}), frozenset()) == []
+    )

@@ -563,3 +563,32 @@ def test_rbac_lost_for_one_kind_degrades_and_the_rest_is_served(verb):
     assert (degraded["status"], degraded["reason"]) == ("True", "Forbidden")
     assert "Ingress web" in degraded["message"] and "RBAC" in degraded["message"]
     assert ("Warning", "Forbidden", degraded["message"]) in outcome.events
+
+
+def test_what_a_user_writes_to_status_besides_the_intent_is_removed():
+    """herd-promoter may patch the status for `status.intent`; a forged report (here before
+    any rollout: nothing would rewrite it) is removed, and never read as the operator's."""
+    kube = FakeKube()
+    forged_by = {
+        "manager": "kubectl-patch",
+        "operation": "Update",
+        "subresource": "status",
+        "fieldsV1": {"f:status": {"f:canary": {}, "f:intent": {}}},
+    }
+    body = webservice()
+    body["metadata"]["managedFields"] = [forged_by]
+    body["status"] = {
+        "canary": {"phase": "RolledBack", "canaryRevision": "anything"},
+        "intent": {"action": "retry", "id": "1"},
+    }
+    kube.put(body)
+
+    outcome = run(kube)
+
+    assert "canary" not in status(kube) and status(kube)["intent"] == {"action": "retry", "id": "1"}
+    assert ("remove_fields", WS) in kube.calls
+    assert any(
+        reason == "StatusRemoved" and "status.canary (by kubectl-patch)" in message
+        for _, reason, message in outcome.events
+    )
+    assert condition(kube, "Degraded")["status"] == "False"

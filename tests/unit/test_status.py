@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from herd import status
 from herd.status import Condition, merge_conditions, rollout_conditions
 
 
@@ -103,3 +104,24 @@ def test_unchanged_ignores_what_other_writers_own():
     assert unchanged(mine, merged)
     assert not unchanged({**mine, "replicas": 3}, merged)
     assert not unchanged({**mine, "conditions": [{"type": "Ready", "status": "False"}]}, merged)
+
+
+def _degraded(reason: str, value: str = "True") -> dict:
+    return {"conditions": [{"type": "Degraded", "status": value, "reason": reason}]}
+
+
+@pytest.mark.parametrize(
+    ("observed", "wanted"),
+    [
+        ({}, False),
+        (_degraded("AsExpected", "False"), False),
+        (_degraded("Forbidden"), True),  # RBAC given back: nothing else would notice
+        (_degraded("ApplyFailed"), True),  # an admission webhook or quota mended
+        (_degraded("Forbidden", "False"), False),
+        (_degraded("RiskyAnnotation"), False),  # the user's edit reconciles it
+        (_degraded("ReplicaFailure"), False),  # the Deployment's status change does
+        ({"conditions": [{"type": "Ready", "status": "True", "reason": "Forbidden"}]}, False),
+    ],
+)
+def test_only_what_the_api_server_decides_is_retried(observed, wanted):
+    assert status.retry_wanted(observed) is wanted

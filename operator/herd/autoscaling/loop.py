@@ -21,12 +21,13 @@ from herd.autoscaling.decide import (
 from herd.kube import KubeApi
 from herd.metric_sources import SOURCES, Target, Track
 from herd.model import WebService
+from herd.objectmeta import AUTOSCALER_MANAGER
 from herd.observation import MetricsReader
 from herd.rollout import machine
 from herd.status import Condition, merge_conditions
 from herd.timestamps import rfc3339
 
-FIELD_MANAGER = "herd-autoscaler"
+FIELD_MANAGER = AUTOSCALER_MANAGER
 
 
 @dataclass

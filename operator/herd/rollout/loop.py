@@ -12,11 +12,11 @@ from herd import desired, kinds
 from herd.kinds import Ref
 from herd.metric_sources import SOURCES, Target
 from herd.model import WebService
-from herd.objectmeta import REVISION_LABEL, canary_name
+from herd.objectmeta import CANARY_MANAGER, REVISION_LABEL, canary_name
 from herd.observation import MetricsReader
 from herd.rollout import machine
 
-FIELD_MANAGER = "herd-canary"
+FIELD_MANAGER = CANARY_MANAGER
 
 
 @dataclass(frozen=True)
