@@ -1,5 +1,12 @@
 """Test tiers: tests under tests/integration get the `integration` marker and the local cluster;
-a test that stops the cluster (`stops_cluster`) runs after all the others."""
+a test that stops the cluster (`stops_cluster`) runs after all the others.
+
+Under pytest-xdist (`make test` runs two workers, `--dist loadgroup`), the tests that load the
+machine or install the chart run one after another on one worker, as they were written to: the
+real node's tests (traffic shares, requests under load), the data plane's (timings against
+nginx), and every `helm install` (the chart's cluster-wide roles have fixed names). The rest,
+mostly waiting on the API server, run beside them on the other worker.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +14,22 @@ import pathlib
 
 import pytest
 
-INTEGRATION_DIR = pathlib.Path(__file__).parent / "integration"
+TESTS = pathlib.Path(__file__).parent
+INTEGRATION_DIR = TESTS / "integration"
+#: Run one after another, on one worker.
+SERIAL = (
+    INTEGRATION_DIR / "real",
+    TESTS / "dataplane",
+    INTEGRATION_DIR / "test_chart.py",
+    INTEGRATION_DIR / "test_packaging.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if INTEGRATION_DIR in pathlib.Path(item.fspath).parents:
+        path = pathlib.Path(item.fspath)
+        if INTEGRATION_DIR in path.parents:
             item.add_marker(pytest.mark.integration)
+        if any(place == path or place in path.parents for place in SERIAL):
+            item.add_marker(pytest.mark.xdist_group("serial"))
     items.sort(key=lambda item: item.get_closest_marker("stops_cluster") is not None)

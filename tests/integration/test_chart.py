@@ -270,7 +270,7 @@ def test_rbac_lost_for_one_kind_mid_run_degrades_that_kind_only(helm, release_na
         " route: {{ingress: {{host: {name}.example.com}}}}}}\n"
     )
     retry = ("--retry-interval", "2")
-    with _operator_as_the_charts_account(helm, release_namespace, "namespaced", 18480, retry) as (
+    with _operator_as_the_charts_account(helm, release_namespace, "namespaced", 18780, retry) as (
         workload,
         running,
     ):
