@@ -68,7 +68,10 @@ def test_the_limits_come_from_the_spec_and_the_ceiling_from_the_builtin_autoscal
     got = report(parse(autoscaling=builtin, canary=canary), None, {"weight": 50}, {})
     keda = report(parse(autoscaling={**builtin, "engine": "keda"}), None, None, {})
 
-    assert (got.max_replicas, got.max_error_rates) == (7, (("autoscaling", 0.1), ("analysis", 0.02)))
+    assert (got.max_replicas, got.max_error_rates) == (
+        7,
+        (("autoscaling", 0.1), ("analysis", 0.02)),
+    )
     assert (got.canary_weight, got.has_canary) == (50, True)
     assert keda.max_replicas is None  # KEDA's HPA has the ceiling, and its own metrics
     assert keda.max_error_rates == (("autoscaling", 0.1),)
