@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -39,7 +40,7 @@ class Prometheus:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, targets: Sequence[tuple[int, dict[str, str]]]) -> None:
+    def start(self, targets: Sequence[tuple[int, dict[str, str]]], retention: str = "1h") -> None:
         binary = shutil.which("prometheus")
         if binary is None:
             raise AssertionError(
@@ -55,7 +56,7 @@ class Prometheus:
                 f"--config.file={config}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 f"--storage.tsdb.path={self.workdir / 'data'}",
-                "--storage.tsdb.retention.time=1h",
+                f"--storage.tsdb.retention.time={retention}",
             ],
             stdout=(self.workdir / "prometheus.log").open("w"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
@@ -69,10 +70,17 @@ class Prometheus:
                 time.sleep(0.2)
         raise AssertionError(f"Prometheus did not become ready:\n{self.log()}")
 
-    def query(self, promql: str) -> list[dict]:
-        url = f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return json.load(response)["data"]["result"]
+    def query(self, promql: str, at: float | None = None) -> list[dict]:
+        """The instant query's result, now or `at` (Unix seconds); a refused query raises
+        with Prometheus's reason (a parse error, say), not a bare HTTP 400."""
+        params = {"query": promql, **({"time": str(at)} if at is not None else {})}
+        url = f"{self.url}/api/v1/query?{urllib.parse.urlencode(params)}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return json.load(response)["data"]["result"]
+        except urllib.error.HTTPError as error:
+            reason = json.load(error).get("error", "")
+            raise AssertionError(f"Prometheus refused {promql}: {reason}") from error
 
     def log(self) -> str:
         return (self.workdir / "prometheus.log").read_text()[-3000:]
@@ -85,11 +93,12 @@ class Prometheus:
 
 @contextmanager
 def running(
-    workdir: Path, port: int, targets: Sequence[tuple[int, dict[str, str]]]
+    workdir: Path, port: int, targets: Sequence[tuple[int, dict[str, str]]], retention: str = "1h"
 ) -> Iterator[Prometheus]:
+    """Prometheus on `port`, its TSDB in `workdir`/data (blocks put there first are served)."""
     prometheus = Prometheus(workdir, port)
     try:
-        prometheus.start(targets)
+        prometheus.start(targets, retention)
         yield prometheus
     finally:
         prometheus.stop()

@@ -11,7 +11,7 @@ from typing import Any
 
 import kopf
 
-from herd import api, kinds, model
+from herd import api, kinds, model, operator_metrics
 from herd import status as herd_status
 from herd.api_errors import ApiError
 from herd.autoscaling import loop as autoscaling
@@ -85,6 +85,11 @@ def _reconcile_now(trigger: str, memo: kopf.Memo, namespace: str, name: str) -> 
         RECONCILE_SECONDS.observe(time.monotonic() - started)
     RECONCILES.labels(trigger, "ok").inc()
     WRITES.inc(outcome.writes)
+    if outcome.report is not None:
+        operator_metrics.record(outcome.report)
+    elif outcome.subject is None:
+        # Gone (or its namespace going): in case its delete event was missed.
+        operator_metrics.forget(namespace, name)
     for kind, reason, message in outcome.events:
         kopf.event(outcome.subject, type=kind, reason=reason, message=message)
 
@@ -94,6 +99,9 @@ def webservice_changed(namespace: str, name: str, memo: kopf.Memo, reason: str, 
 
 
 def webservice_deleted(namespace: str, name: str, **_: Any) -> None:
+    # Behind a reconcile under way, so it cannot put the series back; a waiting one finds the
+    # WebService gone and forgets them itself.
+    COALESCER.run((namespace, name), lambda: operator_metrics.forget(namespace, name))
     COALESCER.forget((namespace, name))
 
 

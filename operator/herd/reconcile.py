@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from herd import desired, held, kinds, model, status
+from herd import desired, held, kinds, model, service_metrics, status
 from herd.api_errors import ApiError
 from herd.drift import contains, foreign, forged, owns_more, pointer
 from herd.kinds import Ref
@@ -47,6 +47,9 @@ class Outcome:
     writes: int = 0
     status_changed: bool = False
     events: list[machine.Event] = field(default_factory=list)
+    # What the operator exports about the WebService; None when the pass could not render it
+    # (its series keep their last values) or found it gone.
+    report: service_metrics.Report | None = None
 
 
 def _problem(error: ApiError, obj: dict[str, Any]) -> status.Problem:
@@ -293,6 +296,7 @@ def _converge(
         new_status["stableSpec"] = stable_spec
     outcome.events.extend(_transition_events(previous, new_status))
     _write_status(kube, body, new_status, outcome)
+    outcome.report = service_metrics.report(ws, kept.rollout, turn.record, new_status)
 
 
 def _condition(status_: dict[str, Any], kind: str) -> dict[str, Any]:

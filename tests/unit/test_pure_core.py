@@ -13,6 +13,7 @@ PURE = (
     "herd.desired",
     "herd.status",
     "herd.metric_sources",
+    "herd.service_metrics",
     "herd.autoscaling.decide",
     "herd.autoscaling.keda",
     "herd.rollout.machine",
