@@ -11,18 +11,20 @@ from typing import Any
 
 import kopf
 
-from herd import api, kinds, model, operator_metrics
+from herd import api, essence, kinds, model, operator_metrics
 from herd import status as herd_status
 from herd.api_errors import ApiError
 from herd.autoscaling import loop as autoscaling
 from herd.coalesce import Coalescer
 from herd.drift import forged
+from herd.kinds import Ref
 from herd.kopf_compat import timers_without_finalizers
 from herd.kube import Kube
 from herd.objectmeta import MANAGED_BY, MANAGED_BY_LABEL, OPERATOR_MANAGERS, USER_STATUS_FIELDS
 from herd.operator_metrics import (
     AUTOSCALE_DECISIONS,
     AUTOSCALE_SECONDS,
+    IGNORED_EVENTS,
     RECONCILE_SECONDS,
     RECONCILES,
     WRITES,
@@ -31,6 +33,7 @@ from herd.prometheus import Prometheus, read_credentials
 from herd.reconcile import TransientError, reconcile
 from herd.rollout import machine
 from herd.settings import Settings
+from herd.sightings import Sightings
 
 WEBSERVICES = (kinds.WEBSERVICE.group, kinds.WEBSERVICE.version, kinds.WEBSERVICE.plural)
 MANAGED = {MANAGED_BY_LABEL: MANAGED_BY}
@@ -40,6 +43,7 @@ PEERING_LIFETIME_SECONDS = 15
 
 log = logging.getLogger("herd.handlers")
 COALESCER = Coalescer()
+SIGHTINGS = Sightings()
 
 
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
@@ -67,8 +71,17 @@ def close_clients(memo: kopf.Memo, **_: Any) -> None:
     memo.prometheus.close()
 
 
-def _reconcile(trigger: str, memo: kopf.Memo, namespace: str, name: str) -> None:
-    COALESCER.run((namespace, name), lambda: _reconcile_now(trigger, memo, namespace, name))
+def _reconcile(
+    trigger: str, memo: kopf.Memo, namespace: str, name: str, child_event: bool = False
+) -> None:
+    def work() -> None:
+        # Every run takes the child events so far: it reads everything afresh anyway.
+        if not SIGHTINGS.news((namespace, name)) and child_event:
+            IGNORED_EVENTS.inc()
+            return
+        _reconcile_now(trigger, memo, namespace, name)
+
+    COALESCER.run((namespace, name), work)
 
 
 def _reconcile_now(trigger: str, memo: kopf.Memo, namespace: str, name: str) -> None:
@@ -85,6 +98,8 @@ def _reconcile_now(trigger: str, memo: kopf.Memo, namespace: str, name: str) -> 
         RECONCILE_SECONDS.observe(time.monotonic() - started)
     RECONCILES.labels(trigger, "ok").inc()
     WRITES.inc(outcome.writes)
+    if outcome.seen is not None:
+        SIGHTINGS.saw((namespace, name), outcome.seen)
     if outcome.report is not None:
         operator_metrics.record(outcome.report)
     elif outcome.subject is None:
@@ -103,16 +118,19 @@ def webservice_deleted(namespace: str, name: str, **_: Any) -> None:
     # WebService gone and forgets them itself.
     COALESCER.run((namespace, name), lambda: operator_metrics.forget(namespace, name))
     COALESCER.forget((namespace, name))
+    SIGHTINGS.forget((namespace, name))
 
 
 def child_changed(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     if event.get("type") is None:
         return  # the initial listing: on.resume reconciles every WebService anyway
+    obj = event["object"]
+    seen_as = "" if event["type"] == "DELETED" else essence.digest(obj)
     for owner in body.metadata.get("ownerReferences", []):
         if owner.get("kind") == api.KIND and owner.get("apiVersion", "").startswith(api.GROUP):
-            _reconcile(
-                f"child-{body['kind'].lower()}", memo, body.metadata.namespace, owner["name"]
-            )
+            key = (body.metadata.namespace, owner["name"])
+            SIGHTINGS.arrived(key, Ref.of(obj), seen_as)
+            _reconcile(f"child-{body['kind'].lower()}", memo, *key, child_event=True)
 
 
 def _status_forged(body: kopf.Body, **_: Any) -> bool:

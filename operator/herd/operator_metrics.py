@@ -15,6 +15,10 @@ RECONCILE_SECONDS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 WRITES = Counter("herd_reconcile_writes", "API writes made by reconciliations")
+IGNORED_EVENTS = Counter(
+    "herd_child_events_ignored",
+    "Child watch events not reconciled: they showed what the last reconcile saw",
+)
 AUTOSCALE_DECISIONS = Counter("herd_autoscale_decisions", "Autoscaler decisions", ["reason"])
 AUTOSCALE_SECONDS = Histogram(
     "herd_autoscale_duration_seconds",

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from herd import desired, held, kinds, model, service_metrics, status
+from herd import desired, essence, held, kinds, model, service_metrics, status
 from herd.api_errors import ApiError
 from herd.drift import contains, foreign, forged, owns_more, pointer
 from herd.kinds import Ref
@@ -50,6 +50,8 @@ class Outcome:
     # What the operator exports about the WebService; None when the pass could not render it
     # (its series keep their last values) or found it gone.
     report: service_metrics.Report | None = None
+    # The essence of each child as the pass left it ("" for absent); None if it read none.
+    seen: dict[Ref, str] | None = None
 
 
 def _problem(error: ApiError, obj: dict[str, Any]) -> status.Problem:
@@ -242,6 +244,7 @@ def _converge(
     previous = body.get("status") or {}
     revision = desired.revision_of(ws)
     live, forbidden = _read(kube, desired.owned(ws))
+    outcome.seen = {ref: essence.digest(obj) if obj else "" for ref, obj in live.items()}
     stable_ref = Ref(kinds.DEPLOYMENT.kind, ws.namespace, ws.name)
     kept = _kept(ws, previous, live.get(stable_ref))
     serving = model.with_pod_fields(ws, kept.stable_spec) if kept.stable_spec else None
@@ -272,11 +275,13 @@ def _converge(
         except ApiError as error:
             problems.append(_problem(error, obj))
             synced = live.get(ref)
+        outcome.seen[ref] = essence.digest(synced) if synced else ""
         if ref == stable_ref:
             deployment = synced
     for ref in want.absent:
         found = live.get(ref)
         if found is not None and _owned_by(found, ws.uid) and kube.delete(ref):
+            outcome.seen[ref] = ""
             outcome.writes += 1
             outcome.events.append(("Normal", "Deleted", f"deleted {ref.kind} {ref.name}"))
 

@@ -14,6 +14,7 @@ PURE = (
     "herd.status",
     "herd.metric_sources",
     "herd.service_metrics",
+    "herd.essence",
     "herd.autoscaling.decide",
     "herd.autoscaling.keda",
     "herd.rollout.machine",
