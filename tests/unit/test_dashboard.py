@@ -9,6 +9,7 @@ import json
 import pytest
 from kubernetes.client import ApiClient, Configuration
 
+from herd import cli
 from herd.api_errors import ApiError
 from herd.dashboard import views
 from herd.kube import Kube, _watch_events
@@ -396,3 +397,38 @@ def test_a_refused_watch_is_an_api_error():
     with pytest.raises(ApiError) as refused:
         watch_of(json.dumps(refusal).encode(), status=403)
     assert (refused.value.status, refused.value.message) == (403, "cannot watch")
+
+
+# --- The command -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["dashboard"], {"address": "127.0.0.1", "port": 8080, "all_namespaces": False}),
+        (["dashboard", "-A", "--port", "9000", "--open"], {"all_namespaces": True, "open": True}),
+        (["dashboard", "-n", "shop", "--address", "::1"], {"namespace": "shop", "address": "::1"}),
+    ],
+)
+def test_the_dashboard_command_line(argv, expected):
+    args = cli.parser().parse_args(argv)
+    assert {key: getattr(args, key) for key in expected} == expected
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "http"])
+def test_the_dashboard_needs_a_port_it_can_name(port, capsys):
+    with pytest.raises(SystemExit):
+        cli.parser().parse_args(["dashboard", "--port", port])
+    assert "is not a port" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "::"])
+def test_the_dashboard_listens_on_one_address(address, capsys):
+    assert cli.main(["dashboard", "--address", address]) == 1
+    assert "name one address to listen on" in capsys.readouterr().err
+
+
+def test_kubectl_herd_dashboard(capsys):
+    with pytest.raises(SystemExit):
+        rollout_cli.main(["dashboard", "--help"])
+    assert capsys.readouterr().out.startswith("usage: kubectl herd dashboard")
