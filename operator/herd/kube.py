@@ -281,14 +281,20 @@ class Kube:
             # The read timeout outlasts the server's own end of the watch.
             response = self.client.call_api(*request, _request_timeout=(10, timeout_seconds + 10))
             stream = response.response
-            if stream.status != 200:
-                data = json.loads(stream.read() or b"{}")
-                raise ApiError(stream.status, data.get("reason", ""), data.get("message", ""))
-            yield from _watch_events(stream.stream(amt=None, decode_content=True))
+            try:
+                if stream.status != 200:
+                    data = json.loads(stream.read() or b"{}")
+                    raise ApiError(stream.status, data.get("reason", ""), data.get("message", ""))
+                # Chunk by chunk as the server sends them, as the kubernetes client's own watch.
+                yield from _watch_events(stream.stream(amt=None, decode_content=True))
+            finally:
+                stream.release_conn()  # also when the caller stops reading early
         except ApiException as error:
             raise ApiError(error.status or 0, error.reason or "", str(error)) from error
         except (OSError, urllib3.exceptions.HTTPError) as error:
             raise ApiError(0, "Unreachable", str(error)) from error
+        except ValueError as error:  # not JSON: no API server answers so
+            raise ApiError(0, "Unreadable", f"the watch answered no JSON: {error}") from error
 
     def can_i(
         self, verb: str, resource: str, subresource: str, namespace: str, name: str

@@ -138,3 +138,9 @@ def test_the_event_stream_sends_each_change(dashboard, fake, web):
         lines.append(stream.readline())
     assert b"event: webservice\n" in lines
     connection.close()
+
+
+def test_a_crafted_notice_is_not_shown(dashboard, web):
+    answer = request(dashboard, "GET", "/webservices/shop/web?requested=pay%20attacker")
+    assert answer.status == 200
+    assert "pay attacker" not in answer.body

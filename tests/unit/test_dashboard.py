@@ -432,3 +432,9 @@ def test_kubectl_herd_dashboard(capsys):
     with pytest.raises(SystemExit):
         rollout_cli.main(["dashboard", "--help"])
     assert capsys.readouterr().out.startswith("usage: kubectl herd dashboard")
+
+
+def test_a_watch_that_is_no_json_is_an_api_error():
+    with pytest.raises(ApiError) as unreadable:
+        watch_of(b"<html>proxy error</html>\n")
+    assert unreadable.value.reason == "Unreadable"

@@ -119,6 +119,7 @@ class Live:
                         self._changed(change, ws)
                     if self._stopping.is_set():
                         return
+                self._set_problem(None)  # the server ended a working watch: none is wrong
             except ApiError as error:
                 if error.status == 410:  # the version expired: start again from a full list
                     version = None
@@ -261,7 +262,9 @@ def create_app(
 
     @app.get("/webservices/{ns}/{name}", response_class=HTMLResponse)
     def webservice(ns: str, name: str, fragment: bool = False, requested: str = "") -> HTMLResponse:
-        notice = f"{requested} requested: the operator acts on it shortly" if requested else None
+        # Only an action's name: a crafted link cannot put words of its own on the page.
+        known = requested in dict(views.ACTIONS)
+        notice = f"{requested} requested: the operator acts on it shortly" if known else None
         return webservice_page(ns, name, fragment=fragment, notice=notice)
 
     @app.post("/webservices/{ns}/{name}/intent", response_class=HTMLResponse)
