@@ -177,6 +177,9 @@ def test_the_api_servers_403_is_shown(dashboard, fake, page, screenshot):
     expect(page.locator("#action-problem")).to_contain_text("herd-promoter ClusterRole")
     assert "intent" not in fake.get_webservice("shop", "web")["status"]
     screenshot(page, "webservice-forbidden")
+    # The answer's address is the form's target; live updates still reload the WebService.
+    fake.apply_status("shop", "web", {"canary": {"weight": 30}}, manager="herd-canary")
+    expect(page.locator('dd[data-field="weight"]')).to_have_text("30%")
 
 
 def test_an_unreachable_cluster_gets_an_error_page(fake, page, screenshot):

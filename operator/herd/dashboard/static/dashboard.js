@@ -72,7 +72,9 @@
       }
       loading = true;
       try {
-        const response = await fetch(location.pathname + "?fragment=true", {cache: "no-store"});
+        // The page's own address: after a refused action the location is the form's target.
+        const url = document.body.dataset.href + "?fragment=true";
+        const response = await fetch(url, {cache: "no-store"});
         if (response.ok) content.innerHTML = await response.text();
       } finally {
         loading = false;
