@@ -12,6 +12,7 @@ from kubernetes.client import ApiClient, Configuration
 from herd import cli
 from herd.api_errors import ApiError
 from herd.dashboard import views
+from herd.dashboard.app import Live
 from herd.kube import Kube, _watch_events
 from herd.rollout import cli as rollout_cli
 from tests.support.fake_user_kube import FakeUserKube
@@ -438,3 +439,52 @@ def test_a_watch_that_is_no_json_is_an_api_error():
     with pytest.raises(ApiError) as unreadable:
         watch_of(b"<html>proxy error</html>\n")
     assert unreadable.value.reason == "Unreadable"
+
+
+# --- The shared watch --------------------------------------------------------------------------
+
+
+class ScriptedWatches:
+    """Each watch_webservices call plays the next scripted watch: events, then maybe an error;
+    the last call stops the dashboard's watch loop."""
+
+    server = "https://apiserver.invalid"
+
+    def __init__(self, script):
+        self.script = script
+        self.versions: list[str | None] = []
+        self.live = None
+
+    def watch_webservices(self, namespace, resource_version, timeout_seconds):
+        self.versions.append(resource_version)
+        events, error = self.script.pop(0)
+        if not self.script:
+            self.live.stop()
+        yield from events
+        if error is not None:
+            raise error
+
+
+def with_version(ws, version):
+    ws["metadata"]["resourceVersion"] = version
+    return ws
+
+
+def test_the_watch_resumes_from_its_version_lists_again_when_expired_and_reports_failures():
+    api = ScriptedWatches(
+        [
+            ([("ADDED", with_version(webservice(canary=paused(weight=10)), "5"))], None),
+            ([], ApiError(410, "Expired", "too old")),
+            ([("MODIFIED", with_version(webservice(canary=paused(weight=50)), "7"))], None),
+            ([], ApiError(0, "Unreachable", "[Errno 111] Connection refused")),
+        ]
+    )
+    clock = iter([NOW, NOW + 1])
+    live = api.live = Live(api, "shop", lambda: next(clock))
+    live._run()
+    assert api.versions == [None, "5", None, "7"]
+    assert live.history("shop/web").weights == ((NOW, 10), (NOW + 1, 50))
+    assert live.problem == (
+        "live updates stopped: cannot reach the Kubernetes API at https://apiserver.invalid: "
+        "Connection refused"
+    )
