@@ -7,8 +7,11 @@ set -euo pipefail
 # even for root in a herd-serve test; prometheus and hey: the autoscaling tests and the local
 # cluster's Prometheus. The real node: runc, the CNI plugins, iptables, nftables (to drop the
 # tables it made), conntrack; its images: buildah, mmdebstrap, gcc and libc6-dev (pause).
+# chromium: the dashboard's browser tests (Playwright drives it; it never downloads a browser),
+# with a font, which --no-install-recommends would leave out.
 packages=(openssl make git ca-certificates curl nginx-light wrk e2fsprogs prometheus hey
-  runc containernetworking-plugins iptables nftables conntrack iproute2 buildah mmdebstrap gcc libc6-dev)
+  runc containernetworking-plugins iptables nftables conntrack iproute2 buildah mmdebstrap gcc libc6-dev
+  chromium fonts-dejavu-core)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -14,6 +14,10 @@ import pathlib
 
 import pytest
 
+#: chromium driven by Playwright (`browser`, `page`, `screenshot`): the dashboard's browser tests
+#: in tests/dashboard and tests/integration/test_dashboard.py.
+pytest_plugins = ("tests.support.browser",)
+
 TESTS = pathlib.Path(__file__).parent
 INTEGRATION_DIR = TESTS / "integration"
 #: Run one after another, on one worker.

@@ -10,6 +10,7 @@ import email.utils
 import json
 import os
 import threading
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import kubernetes
@@ -47,6 +48,31 @@ class KubeApi(Protocol):
     ) -> dict[str, Any]: ...
 
     def server_time(self) -> float | None: ...
+
+
+class UserApi(Protocol):
+    """What the `herd` rollout commands and `herd dashboard` ask of the API server, with the
+    user's own identity; `Kube` talks to a real one, tests/support/fake_user_kube.py keeps
+    WebServices in memory."""
+
+    @property
+    def server(self) -> str: ...
+
+    def get_webservice(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    def list_webservices(self, namespace: str | None) -> list[dict[str, Any]]: ...
+
+    def write_intent(self, namespace: str, name: str, intent: dict[str, Any]) -> dict[str, Any]: ...
+
+    def watch_webservices(
+        self, namespace: str | None, resource_version: str | None, timeout_seconds: int
+    ) -> Iterator[tuple[str, dict[str, Any]]]: ...
+
+    def can_i(
+        self, verb: str, resource: str, subresource: str, namespace: str, name: str
+    ) -> tuple[bool, str]: ...
+
+    def list_events(self, namespace: str, name: str) -> list[dict[str, Any]]: ...
 
 
 def _path(ref: Ref, subresource: str | None = None) -> str:
@@ -213,6 +239,11 @@ class Kube:
         except urllib3.exceptions.HTTPError as error:
             raise ApiError(0, "Unreachable", str(error)) from error
 
+    @property
+    def server(self) -> str:
+        """The API server's URL, for messages (never the credentials)."""
+        return str(self.client.configuration.host)
+
     def get_webservice(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             return self._webservice_request(
@@ -225,9 +256,83 @@ class Kube:
 
     def list_webservices(self, namespace: str | None) -> list[dict[str, Any]]:
         """The WebServices of a namespace, or of all namespaces when `namespace` is None."""
-        scope = f"/namespaces/{namespace}" if namespace else ""
-        path = f"/apis/{kinds.WEBSERVICE.api_version}{scope}/{kinds.WEBSERVICE.plural}"
-        return self._webservice_request("GET", path)["items"]
+        return self._webservice_request("GET", _webservices_path(namespace))["items"]
+
+    def watch_webservices(
+        self, namespace: str | None, resource_version: str | None, timeout_seconds: int
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(type, WebService) for each change after `resource_version` until the server ends
+        the watch (`timeout_seconds`); with None, first an ADDED for every WebService there is,
+        as a list would give. BOOKMARKs carry only a newer resourceVersion. An expired version
+        raises ApiError 410: list again."""
+        query = [("watch", "true"), ("allowWatchBookmarks", "true")]
+        query.append(("timeoutSeconds", str(timeout_seconds)))
+        if resource_version:
+            query.append(("resourceVersion", resource_version))
+        API_REQUESTS.labels("WATCH", kinds.WEBSERVICE.kind).inc()
+        request = self.client.param_serialize(
+            "GET",
+            _webservices_path(namespace),
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        try:
+            # The read timeout outlasts the server's own end of the watch.
+            response = self.client.call_api(*request, _request_timeout=(10, timeout_seconds + 10))
+            stream = response.response
+            try:
+                if stream.status != 200:
+                    data = json.loads(stream.read() or b"{}")
+                    raise ApiError(stream.status, data.get("reason", ""), data.get("message", ""))
+                # Chunk by chunk as the server sends them, as the kubernetes client's own watch.
+                yield from _watch_events(stream.stream(amt=None, decode_content=True))
+            finally:
+                stream.release_conn()  # also when the caller stops reading early
+        except ApiException as error:
+            raise ApiError(error.status or 0, error.reason or "", str(error)) from error
+        except (OSError, urllib3.exceptions.HTTPError) as error:
+            raise ApiError(0, "Unreachable", str(error)) from error
+        except ValueError as error:  # not JSON: no API server answers so
+            raise ApiError(0, "Unreadable", f"the watch answered no JSON: {error}") from error
+
+    def can_i(
+        self, verb: str, resource: str, subresource: str, namespace: str, name: str
+    ) -> tuple[bool, str]:
+        """Whether this identity may `verb` the resource (a SelfSubjectAccessReview, as
+        `kubectl auth can-i` asks), and the authorizer's reason."""
+        body = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {
+                "resourceAttributes": {
+                    "group": kinds.WEBSERVICE.group,
+                    "resource": resource,
+                    "subresource": subresource,
+                    "verb": verb,
+                    "namespace": namespace,
+                    "name": name,
+                }
+            },
+        }
+        review = self._request(
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            "SelfSubjectAccessReview",
+            body=body,
+        )
+        status = review.get("status", {})
+        return bool(status.get("allowed")), status.get("reason", "")
+
+    def list_events(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        """The Events about one WebService (the operator's and the canary controller's)."""
+        selector = f"involvedObject.kind={kinds.WEBSERVICE.kind},involvedObject.name={name}"
+        return self._request(
+            "GET",
+            f"/api/v1/namespaces/{namespace}/events",
+            "Event",
+            query=[("fieldSelector", selector)],
+        )["items"]
 
     def write_intent(self, namespace: str, name: str, intent: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply of `status.intent` as the CLI's field manager; returns the WebService
@@ -248,6 +353,30 @@ class Kube:
 
 
 CLI_FIELD_MANAGER = "herd-cli"
+
+
+def _webservices_path(namespace: str | None) -> str:
+    scope = f"/namespaces/{namespace}" if namespace else ""
+    return f"/apis/{kinds.WEBSERVICE.api_version}{scope}/{kinds.WEBSERVICE.plural}"
+
+
+def _watch_events(chunks: Iterator[bytes]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A watch's newline-delimited JSON events, however the chunks split them; an ERROR event
+    (a Status: 410 Gone for an expired resourceVersion) is raised."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if not line.strip():
+                continue
+            event = json.loads(line)
+            if event["type"] == "ERROR":
+                status = event.get("object", {})
+                raise ApiError(
+                    status.get("code", 500), status.get("reason", ""), status.get("message", "")
+                )
+            yield event["type"], event["object"]
 
 
 def kubeconfig_path(path: str | None) -> str:

@@ -17,6 +17,9 @@ from collections.abc import Iterator
 import pytest
 
 from bench.harness import cluster as local
+from bench.harness.operator import install_crd
+from herd.kube import Kube
+from tests.support.cli import HERD, KUBECTL_HERD
 
 #: The xdist worker's name (gw0, gw1, ...), or "" in a run of one process.
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
@@ -81,3 +84,36 @@ def herd_operator(kubectl_binary) -> Iterator[object]:
         pytest.fail(f"the Herd operator could not start: {error}", pytrace=False)
     yield running
     operator.stop(running)
+
+
+@pytest.fixture(scope="module")
+def admin(kubectl_binary) -> local.Kubectl:
+    """The cluster admin, with the WebService CRD installed and the `herd` commands at hand."""
+    admin = local.Kubectl(kubectl_binary)
+    install_crd(admin)
+    crd = admin.get("crd", "webservices.herd.dev", namespaced=False)
+    status = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    missing = {"canary", "intent"} - set(status.get("properties", {}))
+    assert not missing, (
+        f"the WebService CRD in charts/herd/crds does not declare {sorted(missing)} in its "
+        "status: the API server would drop them; regenerate it (make generate)"
+    )
+    for binary in (HERD, KUBECTL_HERD):
+        assert binary.exists(), f"{binary} is not installed: run `make venv` (pip install -e .)"
+    return admin
+
+
+@pytest.fixture(scope="module")
+def kube(admin) -> Kube:
+    return Kube.from_kubeconfig(str(local.KUBECONFIG))
+
+
+@pytest.fixture
+def ns(admin, request) -> Iterator[local.Kubectl]:
+    """A `cli-*` namespace, which no test operator serves: the test plays the operator's part
+    in status, and a real canary controller acting there would race it."""
+    readable = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
+    name = f"cli-{readable}-{uuid.uuid4().hex[:6]}"
+    admin.create_namespace(name)
+    yield local.Kubectl(admin.binary, name)
+    admin.run("delete", "namespace", name, "--wait=false", namespaced=False, check=False)

@@ -18,7 +18,7 @@ import re
 import subprocess
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,6 @@ import pytest
 import yaml
 
 from bench.harness.cluster import KUBECONFIG, REPO, Kubectl, eventually, pins
-from bench.harness.operator import install_crd
 from herd.kube import Kube
 from tests.support.canary_status import PAUSED
 from tests.support.cli import BIN, HERD, KUBECTL_HERD, herd, run
@@ -45,36 +44,6 @@ spec:
 """
 
 PROGRESSING = {"phase": "Progressing", "stepIndex": 0, "steps": 4, "weight": 10}
-
-
-@pytest.fixture(scope="module")
-def admin(kubectl_binary) -> Kubectl:
-    admin = Kubectl(kubectl_binary)
-    install_crd(admin)
-    crd = admin.get("crd", "webservices.herd.dev", namespaced=False)
-    status = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
-    missing = {"canary", "intent"} - set(status.get("properties", {}))
-    assert not missing, (
-        f"the WebService CRD in charts/herd/crds does not declare {sorted(missing)} in its "
-        "status: the API server would drop them; regenerate it (make generate)"
-    )
-    for binary in (HERD, KUBECTL_HERD):
-        assert binary.exists(), f"{binary} is not installed: run `make venv` (pip install -e .)"
-    return admin
-
-
-@pytest.fixture(scope="module")
-def kube(admin) -> Kube:
-    return Kube.from_kubeconfig(str(KUBECONFIG))
-
-
-@pytest.fixture
-def ns(admin, request) -> Iterator[Kubectl]:
-    readable = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
-    name = f"cli-{readable}-{uuid.uuid4().hex[:6]}"
-    admin.create_namespace(name)
-    yield Kubectl(admin.binary, name)
-    admin.run("delete", "namespace", name, "--wait=false", namespaced=False, check=False)
 
 
 def herd_waiting(*args: str) -> subprocess.Popen[str]:

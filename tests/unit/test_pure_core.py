@@ -22,8 +22,19 @@ PURE = (
     "herd.routing",
     "herd.serving.workload",
     "herd.validation",
+    "herd.dashboard.views",
 )
-ABSENT = ("aiohttp", "kopf", "kubernetes", "urllib3", "prometheus_client")
+ABSENT = (
+    "aiohttp",
+    "kopf",
+    "kubernetes",
+    "urllib3",
+    "prometheus_client",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "jinja2",
+)
 
 
 def run_without_io(code: str) -> subprocess.CompletedProcess[str]:

@@ -1,4 +1,5 @@
-"""`herd list | status | promote | abort | retry | pause | resume`: canary rollouts from a shell.
+"""`herd list | status | promote | abort | retry | pause | resume | dashboard`: canary rollouts
+from a shell, or from a browser.
 
 The commands read WebServices and write a user's intent to the status subresource
 (`status.intent`), never to the spec: GitOps tools comparing the spec see no drift, as with Argo
@@ -25,10 +26,13 @@ import kubernetes
 import yaml
 
 from herd import api
-from herd.kube import ApiError, Kube, context_namespace
+from herd.dashboard.views import WILDCARD
+from herd.kube import ApiError, Kube, UserApi, context_namespace
 from herd.rollout.views import (
     EXIT_FAILED,
     EXIT_OK,
+    READ_NEEDS,
+    WRITE_NEEDS,
     Outcome,
     api_error_message,
     format_duration,
@@ -56,17 +60,18 @@ INTENT_COMMANDS = {
 
 WATCH_INTERVAL = 2.0
 INTENT_POLL_INTERVAL = 0.5
-READ_NEEDS = "get and list on webservices.herd.dev: the herd-view or herd-promoter ClusterRole"
-WRITE_NEEDS = "patch on webservices.herd.dev/status: the herd-promoter ClusterRole"
 _CLEAR_SCREEN = "\x1b[H\x1b[2J"
 
 
 class CliError(Exception):
-    """Ends a command: the message goes to stderr as one line, the code is the exit status."""
+    """Ends a command: the message goes to stderr as one line, the code is the exit status.
+    `api_status` is the API server's HTTP status when it refused or failed the request (0:
+    unreachable), None when Herd itself refused: the dashboard answers with it."""
 
-    def __init__(self, message: str, code: int = EXIT_FAILED):
+    def __init__(self, message: str, code: int = EXIT_FAILED, api_status: int | None = None):
         super().__init__(message)
         self.code = code
+        self.api_status = api_status
 
 
 # --- Talking to the cluster --------------------------------------------------------------------
@@ -82,22 +87,23 @@ def connect(args: argparse.Namespace) -> tuple[Kube, str]:
     return kube, namespace
 
 
-def _call(kube: Kube, request: Callable[[], Any], needs: str = READ_NEEDS) -> Any:
+def _call(kube: UserApi, request: Callable[[], Any], needs: str = READ_NEEDS) -> Any:
     try:
         return request()
     except ApiError as error:
-        raise CliError(api_error_message(error, kube.client.configuration.host, needs)) from error
+        message = api_error_message(error, kube.server, needs)
+        raise CliError(message, api_status=error.status) from error
 
 
-def fetch(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
+def fetch(kube: UserApi, namespace: str, name: str) -> dict[str, Any]:
     ws = _call(kube, lambda: kube.get_webservice(namespace, name))
     if ws is None:
-        raise CliError(f"webservice {namespace}/{name} not found")
+        raise CliError(f"webservice {namespace}/{name} not found", api_status=404)
     return ws
 
 
 def poll(
-    kube: Kube,
+    kube: UserApi,
     namespace: str,
     name: str,
     check: Callable[[dict[str, Any] | None], Outcome | None],
@@ -112,7 +118,7 @@ def poll(
         try:
             ws = kube.get_webservice(namespace, name)
         except ApiError as error:
-            message = api_error_message(error, kube.client.configuration.host, READ_NEEDS)
+            message = api_error_message(error, kube.server, READ_NEEDS)
             if not error.transient:
                 raise CliError(message) from error
             print(f"herd: {message}; retrying", file=sys.stderr)
@@ -214,20 +220,31 @@ def requester() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
+def request_intent(
+    kube: UserApi, namespace: str, name: str, action: str, by: str
+) -> dict[str, str]:
+    """Ask the canary controller for `action` by writing status.intent: the one way both the
+    commands and `herd dashboard` ask. Refused (CliError) when it makes no sense in the
+    rollout's phase, or when the API server did not keep it; the intent as written."""
+    where = f"{namespace}/{name}"
+    refused = refusal(action, phase_of(fetch(kube, namespace, name)))
+    if refused:
+        raise CliError(f"{where}: cannot {action}: {refused}")
+    intent = new_intent(action, str(uuid.uuid4()), datetime.now(UTC), by)
+    stored = _call(kube, lambda: kube.write_intent(namespace, name, intent), WRITE_NEEDS)
+    if (stored.get("status", {}).get("intent") or {}).get("id") != intent["id"]:
+        raise CliError(
+            f"{where}: the API server dropped status.intent: the installed WebService CRD "
+            "predates rollout intents; upgrade Herd's CRD"
+        )
+    return intent
+
+
 def cmd_intent(args: argparse.Namespace) -> int:
     action = "promote-full" if getattr(args, "full", False) else args.action
     kube, namespace = connect(args)
     name = f"{namespace}/{args.name}"
-    refused = refusal(action, phase_of(fetch(kube, namespace, args.name)))
-    if refused:
-        raise CliError(f"{name}: cannot {action}: {refused}")
-    intent = new_intent(action, str(uuid.uuid4()), datetime.now(UTC), requester())
-    stored = _call(kube, lambda: kube.write_intent(namespace, args.name, intent), WRITE_NEEDS)
-    if (stored.get("status", {}).get("intent") or {}).get("id") != intent["id"]:
-        raise CliError(
-            f"{name}: the API server dropped status.intent: the installed WebService CRD "
-            "predates rollout intents; upgrade Herd's CRD"
-        )
+    intent = request_intent(kube, namespace, args.name, action, requester())
     print(f"{name}: {action} requested (intent {intent['id']})")
     if args.no_wait:
         return EXIT_OK
@@ -249,6 +266,26 @@ def cmd_intent(args: argparse.Namespace) -> int:
     if outcome.code != EXIT_OK:
         raise CliError(outcome.message, outcome.code)
     print(outcome.message)
+    return EXIT_OK
+
+
+def port_number(text: str) -> int:
+    """A TCP port to listen on (an argparse `type`); not 0: the pages must know their own."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1-65535)")
+    return int(text)
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    if args.address in WILDCARD:
+        raise CliError(
+            f"--address {args.address!r}: name one address to listen on; the dashboard answers "
+            "only requests that name it (Host), which defeats DNS rebinding"
+        )
+    kube, namespace = connect(args)
+    from herd.dashboard import app  # FastAPI and uvicorn load for this command alone
+
+    app.serve(kube, None if args.all_namespaces else namespace, args.address, args.port, args.open)
     return EXIT_OK
 
 
@@ -324,3 +361,20 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
             "--no-wait", action="store_true", help="return once the request is written"
         )
         command.set_defaults(func=cmd_intent, action=action)
+
+    dashboard = commands.add_parser(
+        "dashboard",
+        parents=[connection],
+        help="serve a local web dashboard of WebServices and their rollouts, as you",
+    )
+    dashboard.add_argument(
+        "-A", "--all-namespaces", action="store_true", help="every namespace you may list"
+    )
+    dashboard.add_argument(
+        "--address", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+    )
+    dashboard.add_argument(
+        "--port", type=port_number, default=8080, help="port to listen on (default: 8080)"
+    )
+    dashboard.add_argument("--open", action="store_true", help="open it in a browser")
+    dashboard.set_defaults(func=cmd_dashboard)

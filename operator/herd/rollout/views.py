@@ -21,6 +21,9 @@ from herd.timestamps import rfc3339
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # an error, a refused request, or a rollout that ended otherwise than awaited
+#: The permissions a refused read or write lacks, as the CLI and the dashboard name them.
+READ_NEEDS = "get and list on webservices.herd.dev: the herd-view or herd-promoter ClusterRole"
+WRITE_NEEDS = "patch on webservices.herd.dev/status: the herd-promoter ClusterRole"
 
 _LABEL_WIDTH = len("Last request:  ")  # the longest label of the status view
 
