@@ -75,7 +75,7 @@ def herd_operator(kubectl_binary) -> Iterator[object]:
                     if prometheus.exists()
                     else []
                 ),
-            ]
+            ],
         )
     except (RuntimeError, AssertionError) as error:
         pytest.fail(f"the Herd operator could not start: {error}", pytrace=False)
