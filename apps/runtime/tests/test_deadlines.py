@@ -166,6 +166,18 @@ def test_a_spinning_wsgi_request_gets_a_504_and_is_interrupted() -> None:
     assert timeouts_counted("/spin", "504") == before + 1
 
 
+def sleeping_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    start_response("200 OK", [])
+    time.sleep(0.6)  # in C: the interruption is delivered only once it returns, on the way out
+    return [b"late"]
+
+
+def test_an_interruption_arriving_after_the_app_returned_does_not_leak() -> None:
+    received, seen = serve_wsgi(sleeping_app, "/sleeping", timeout=0.2)
+    assert received.startswith(b"HTTP/1.1 504 Gateway Timeout\r\n"), received
+    assert not [s for s in seen if s.startswith("leaked")], seen
+
+
 def streaming_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
     start_response("200 OK", [])
     yield b"first"
