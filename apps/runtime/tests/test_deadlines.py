@@ -27,6 +27,7 @@ from herd_runtime.deadlines import (
     due,
     expiry_outcome,
     next_wakeup,
+    watchable,
 )
 from herd_runtime.middleware import instrument
 from herd_runtime.workers import deadline_kind, reports_heartbeat_per_request
@@ -42,6 +43,19 @@ def test_gunicorn_timeout_zero_means_no_deadline(timeout: int, deadline: float |
 @pytest.mark.parametrize(("started", "outcome"), [(False, "504"), (True, "closed")])
 def test_a_504_only_before_the_response_started(started: bool, outcome: str) -> None:
     assert expiry_outcome(started) == outcome
+
+
+WATCHABLE = {
+    "HTTP/1.1": ({"SERVER_PROTOCOL": "HTTP/1.1"}, True),
+    "HTTP/1.0": ({"SERVER_PROTOCOL": "HTTP/1.0"}, True),
+    "an HTTP/2 stream": ({"SERVER_PROTOCOL": "HTTP/2.0", "HTTP_VERSION": "2"}, False),
+    "no protocol": ({}, False),
+}
+
+
+@pytest.mark.parametrize(("environ", "watched"), WATCHABLE.values(), ids=WATCHABLE.keys())
+def test_only_http1_requests_own_their_socket(environ: dict[str, str], watched: bool) -> None:
+    assert watchable(environ) is watched
 
 
 DUE = {
@@ -113,8 +127,13 @@ def serve_wsgi(app: Any, path: str, timeout: float) -> tuple[bytes, list[str]]:
         return lambda data: None
 
     def handle() -> None:
-        environ = {"PATH_INFO": path, "REQUEST_METHOD": "GET", "gunicorn.socket": server_end}
-        environ["herd.route"] = path
+        environ = {
+            "PATH_INFO": path,
+            "REQUEST_METHOD": "GET",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "gunicorn.socket": server_end,
+            "herd.route": path,
+        }
         try:
             body = wrapped(environ, start_response)
             for chunk in body:

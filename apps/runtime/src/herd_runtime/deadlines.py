@@ -40,7 +40,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -74,6 +74,13 @@ class RequestTimeout(Exception):  # noqa: N818 (the name says what happened, lik
 def deadline_seconds(timeout: float) -> float | None:
     """gunicorn's `timeout` 0 means no timeout, so no deadline either."""
     return float(timeout) if timeout > 0 else None
+
+
+def watchable(environ: Mapping[str, Any]) -> bool:
+    """The monitor answers on the request's socket, so only an HTTP/1 request, which owns its
+    connection: an HTTP/2 stream shares it with others (gunicorn's `--http-protocols h2`)."""
+    protocol = str(environ.get("SERVER_PROTOCOL", ""))
+    return protocol.startswith("HTTP/1.") and environ.get("HTTP_VERSION") != "2"
 
 
 def expiry_outcome(response_started: bool) -> Outcome:

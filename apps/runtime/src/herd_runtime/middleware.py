@@ -23,6 +23,7 @@ from herd_runtime.deadlines import (
     ThreadDeadlines,
     TrackedRequest,
     expiry_outcome,
+    watchable,
 )
 
 HEALTH_BODY = b"ok"
@@ -69,7 +70,7 @@ class WsgiMiddleware:
             # Liveness of this process only: no routing, no app code, no logging, no metrics.
             start_response("200 OK", _HEALTH_HEADERS)
             return [HEALTH_BODY]
-        if self.deadlines is not None:
+        if self.deadlines is not None and watchable(environ):
             return self._call_with_deadline(environ, start_response, self.deadlines)
         started = time.perf_counter()
         status = ["500"]  # what the server answers if the app fails before starting a response
