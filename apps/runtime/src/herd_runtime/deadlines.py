@@ -205,13 +205,19 @@ class ThreadDeadlines:
         now = time.monotonic()
         request = TrackedRequest(environ, now + self.timeout, now)
         with self._lock:
+            idle = not self._requests
             self._requests[id(request)] = request
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._monitor, name="herd-deadlines", daemon=True
                 )
                 self._thread.start()
-        self._wake.set()
+        # Only an idle monitor needs waking: a busy one wakes at the earliest deadline in
+        # flight, every MAX_WAKEUP_SECONDS at the latest, and this deadline (a whole timeout
+        # away, gunicorn's timeout being at least 1 s) is the latest. No thread switch per
+        # request under load.
+        if idle:
+            self._wake.set()
         return request
 
     def finish(self, request: TrackedRequest) -> bool:
