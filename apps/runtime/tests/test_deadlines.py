@@ -64,6 +64,7 @@ DUE = {
     "past its deadline": (Watch(deadline=10, expired_at=None), 12, "expire"),
     "expired, within the graceful timeout": (Watch(deadline=10, expired_at=10.1), 12, "wait"),
     "expired, past the graceful timeout": (Watch(deadline=10, expired_at=10.1), 13.1, "recycle"),
+    "complete, past its deadline": (Watch(deadline=10, expired_at=None, complete=True), 12, "wait"),
 }
 
 
@@ -78,6 +79,7 @@ WAKEUPS = {
     "a deadline already due": ([Watch(9, None)], False, 0.0),
     "the end of a graceful timeout": ([Watch(9, 9.0), Watch(20, None)], False, 0.5),
     "far deadlines": ([Watch(30, None)], False, MAX_WAKEUP_SECONDS),
+    "a complete response is due for nothing": ([Watch(9, None, True)], False, MAX_WAKEUP_SECONDS),
     "recycling: a stuck request is due for nothing": ([Watch(5, 5.0)], True, MAX_WAKEUP_SECONDS),
 }
 
@@ -268,6 +270,46 @@ def test_an_asgi_response_already_started_is_left_incomplete() -> None:
     assert [m["type"] for m in messages] == ["http.response.start", "http.response.body"]
     assert messages[-1]["more_body"] is True
     assert timeouts_counted("/asgi-stream", "closed") == before + 1
+
+
+def test_work_after_a_complete_asgi_response_has_no_deadline() -> None:
+    """Starlette's background tasks run in the app's call, after the response."""
+    finished = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+        await asyncio.sleep(0.4)
+        finished.append(scope["path"])
+
+    before = timeouts_counted("/background", "closed")
+    wrapped = instrument(app, "asgi", "/healthz", timeout=0.2)
+    messages = asyncio.run(asyncio.wait_for(asgi_call(wrapped, "/background"), 2))
+    assert [m.get("status") for m in messages] == [200, None]
+    assert finished == ["/background"]
+    assert timeouts_counted("/background", "closed") == before
+
+
+def closing_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    """A body whose close runs past the deadline, after the whole response."""
+
+    class Body:
+        def __iter__(self) -> Any:
+            return iter([b"whole"])
+
+        def close(self) -> None:
+            spin(0.5)
+
+    start_response("200 OK", [])
+    return Body()
+
+
+def test_work_after_a_complete_wsgi_response_has_no_deadline() -> None:
+    before = timeouts_counted("/closing", "closed")
+    received, seen = serve_wsgi(closing_app, "/closing", timeout=0.2)
+    assert received == b"whole"
+    assert seen == ["200 OK"]
+    assert timeouts_counted("/closing", "closed") == before
 
 
 def test_the_apps_own_timeout_error_is_not_a_deadline() -> None:

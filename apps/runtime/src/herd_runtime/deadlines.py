@@ -95,11 +95,14 @@ class Watch:
     deadline: float
     #: When the monitor expired it; None while it is within its deadline.
     expired_at: float | None
+    #: The app's body is exhausted: the response is gunicorn's to finish, and what the app's
+    #: code does after (close callbacks) has no deadline, as Starlette's background tasks.
+    complete: bool = False
 
 
 def due(watch: Watch, now: float, graceful_timeout: float) -> Due:
     if watch.expired_at is None:
-        return "expire" if now >= watch.deadline else "wait"
+        return "expire" if now >= watch.deadline and not watch.complete else "wait"
     return "recycle" if now - watch.expired_at >= graceful_timeout else "wait"
 
 
@@ -108,7 +111,7 @@ def next_wakeup(
 ) -> float:
     """Seconds until something is due for one of the requests, at most MAX_WAKEUP_SECONDS.
     Once the worker is recycling, a stuck request has nothing more due."""
-    moments = [w.deadline for w in watches if w.expired_at is None]
+    moments = [w.deadline for w in watches if w.expired_at is None and not w.complete]
     if not recycling:
         moments += [w.expired_at + graceful_timeout for w in watches if w.expired_at is not None]
     return max(0.0, min([m - now for m in moments] + [MAX_WAKEUP_SECONDS]))
@@ -128,6 +131,7 @@ class TrackedRequest:
         self.status = "500"
         self.in_app = False
         self.response_started = False
+        self.complete = False
         self.expired_at: float | None = None
         self.interrupted = False
         self.finished = False
@@ -159,12 +163,14 @@ class TrackedRequest:
                 # CPython delivered it: clear it, or it would strike gunicorn's code.
                 _set_async_exc(self.thread_id, None)
 
-    def hand_over(self) -> bool:
-        """Before gunicorn writes anything of the response: False if the deadline passed."""
+    def hand_over(self, complete: bool = False) -> bool:
+        """Before gunicorn writes anything of the response (`complete`: the rest of it): False
+        if the deadline passed."""
         with self.lock:
             if self.expired_at is not None:
                 return False
             self.response_started = True
+            self.complete = complete
             return True
 
     def finish(self) -> bool:
@@ -175,7 +181,7 @@ class TrackedRequest:
             return self.expired_at is None
 
     def watch(self) -> Watch:
-        return Watch(self.deadline, self.expired_at)
+        return Watch(self.deadline, self.expired_at, self.complete)
 
 
 class ThreadDeadlines:

@@ -166,7 +166,7 @@ class _ObservedBody:
                 yield chunk
         except RequestTimeout:
             return  # the socket is shut: the client sees the connection closed
-        request.hand_over()
+        request.hand_over(complete=True)
 
     def close(self) -> None:
         try:
@@ -208,16 +208,22 @@ class AsgiMiddleware:
         status = 500  # what the server answers if the app fails before starting a response
         response_started = False
 
+        # The app runs in this task: at the deadline asyncio cancels it, so the app sees
+        # CancelledError at the await it is in, and its cleanup runs.
+        deadline = asyncio.timeout(self.timeout)
+
         async def recording_send(message: dict[str, Any]) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
             await send(message)
+            complete = message["type"] == "http.response.body" and not message.get("more_body")
+            if complete and not deadline.expired():
+                # What the app does after the whole response (Starlette's background tasks)
+                # has no deadline, as before.
+                deadline.reschedule(None)
 
-        # The app runs in this task: at the deadline asyncio cancels it, so the app sees
-        # CancelledError at the await it is in, and its cleanup runs.
-        deadline = asyncio.timeout(self.timeout)
         try:
             async with deadline:
                 await self.app(scope, receive, recording_send)
