@@ -15,6 +15,9 @@ one monitor thread that watches every request in flight. At a request's deadline
    Python code is interrupted within a switch interval (5 ms), a call into C (`time.sleep`, a
    socket or database read, a C loop) only once it returns.
 
+Once the app's body is exhausted the response is gunicorn's to finish, and what the app's code
+does after (a body's close) has no deadline.
+
 A thread still in its request `graceful_timeout` seconds after the deadline is stuck, and the
 worker is recycled. A gthread worker sends itself SIGTERM, so gunicorn stops accepting, gives the
 other requests in flight `graceful_timeout` to finish and returns; the `worker_exit` hook then
