@@ -66,6 +66,8 @@ def gunicorn_args(
     keep_alive: int = 75,
     max_requests: int = 5000,
     max_requests_jitter: int = 500,
+    timeout: int = 30,
+    graceful_timeout: int = 30,
 ) -> list[str]:
     """The command line the operator renders (operator/herd/serving/workload.py), on loopback."""
     args = [
@@ -83,9 +85,9 @@ def gunicorn_args(
         args += ["--threads", str(threads)]
     args += [
         "--timeout",
-        "30",
+        str(timeout),
         "--graceful-timeout",
-        "30",
+        str(graceful_timeout),
         "--keep-alive",
         str(keep_alive),
         "--max-requests",

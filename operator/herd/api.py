@@ -146,8 +146,14 @@ SERVER = obj(
             default=0,
         ),
         "timeoutSeconds": integer(
-            "A request running longer than this is aborted (the worker is "
-            "restarted). The ingress read timeout is set above it.",
+            "Request deadline: past it the client gets a 504 (or, once the "
+            "response has started, its connection closed), the request is counted "
+            "in http_request_timeouts_total, and the app's code is interrupted "
+            "where Python allows (asyncio cancellation; in threads, pure Python "
+            "code only); the worker goes on serving. A thread still stuck "
+            "gracefulTimeoutSeconds later has its worker replaced. Not enforced "
+            "for gevent workers. See docs/runtime.md. The ingress read timeout is "
+            "set above it.",
             minimum=1,
             maximum=3600,
             default=30,

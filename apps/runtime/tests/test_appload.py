@@ -121,5 +121,6 @@ def test_gunicorn_config_defines_no_setting_by_accident() -> None:
         "when_ready",
         "post_fork",
         "post_worker_init",
+        "worker_exit",
         "child_exit",
     }

@@ -7,15 +7,21 @@ settings here.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from herd_runtime import multiproc
 from herd_runtime.appload import Interface
+from herd_runtime.deadlines import ThreadDeadlines, deadline_seconds
 from herd_runtime.metrics_server import MetricsServer, multiprocess_renderer
 from herd_runtime.middleware import instrument
 from herd_runtime.settings import RuntimeSettings
-from herd_runtime.workers import interface_of_worker
+from herd_runtime.workers import (
+    deadline_kind,
+    interface_of_worker,
+    reports_heartbeat_per_request,
+)
 
 # gunicorn 25.1+ opens a control socket under $HOME/.gunicorn by default: the home directory is
 # read-only in Herd's pods, and the socket's thread is stopped and restarted around every fork
@@ -23,6 +29,8 @@ from herd_runtime.workers import interface_of_worker
 control_socket_disable = True
 
 _metrics_server: MetricsServer | None = None
+#: This worker process's deadline monitor, if its requests run in threads.
+_thread_deadlines: ThreadDeadlines | None = None
 
 
 def when_ready(server: Any) -> None:
@@ -49,12 +57,36 @@ def post_fork(server: Any, worker: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """In each worker, once the app is loaded: wrap it with the health and metrics middleware."""
-    interface: Interface = interface_of_worker(type(worker))
+    """In each worker, once the app is loaded: wrap it with the health and metrics middleware,
+    and give every request the deadline gunicorn's `timeout` names."""
+    global _thread_deadlines
+    worker_class = type(worker)
+    interface: Interface = interface_of_worker(worker_class)
     # gunicorn's own ASGI worker keeps the app in `asgi`; every other worker in `wsgi`.
     attribute = "asgi" if hasattr(worker, "asgi") else "wsgi"
     app = getattr(worker, attribute)
-    setattr(worker, attribute, instrument(app, interface, _settings().health_path))
+    timeout = deadline_seconds(worker.cfg.timeout)
+    kind = deadline_kind(worker_class)
+    log = logging.getLogger("gunicorn.error")
+    if timeout is not None and kind == "threads":
+        heartbeat = worker.notify if reports_heartbeat_per_request(worker_class) else None
+        _thread_deadlines = ThreadDeadlines(timeout, worker.cfg.graceful_timeout, log, heartbeat)
+    wrapped = instrument(
+        app,
+        interface,
+        _settings().health_path,
+        timeout=timeout if kind == "asyncio" else None,
+        thread_deadlines=_thread_deadlines,
+        log=log,
+    )
+    setattr(worker, attribute, wrapped)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """In a worker, once its loop has returned: do not wait for request threads stuck past
+    their deadline."""
+    if _thread_deadlines is not None:
+        _thread_deadlines.exit_if_stuck()
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -34,3 +34,22 @@ def observe(method: str, code: int | str, route: str | None, seconds: float) -> 
     route = route or UNMATCHED
     REQUESTS.labels(method, str(code), route).inc()
     DURATION.labels(method, route).observe(seconds)
+
+
+TIMEOUTS = Counter(
+    "http_request_timeouts",
+    "HTTP requests that ran past the server's timeout, by method, route template and what the "
+    'client got: response="504", or "closed" (the connection, the response having started).',
+    ["method", "route", "response"],
+)
+WORKER_RECYCLES = Counter(
+    "herd_worker_recycles",
+    "Worker processes that ended themselves, by reason (stuck_request: a request thread still "
+    "busy a graceful timeout after its deadline).",
+    ["reason"],
+)
+
+
+def observe_timeout(method: str, route: str | None, response: str) -> None:
+    method = method if method in KNOWN_METHODS else "other"
+    TIMEOUTS.labels(method, route or UNMATCHED, response).inc()

@@ -32,6 +32,9 @@ def install_adapters(app: Any) -> None:
     """Teaches a framework app to report its route template; a no-op for unknown apps."""
     flask = sys.modules.get("flask")  # only an app built on Flask has imported it
     if flask is not None and isinstance(app, flask.Flask):
+        # Right after routing, so a request that runs past its deadline is counted under its
+        # route while the view still runs; teardown again for requests that never got there.
+        app.url_value_preprocessor(lambda _endpoint, _values: _record_flask_route(None))
         app.teardown_request(_record_flask_route)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Literal
 
 from gunicorn.workers import SUPPORTED_WORKERS
 
@@ -13,6 +14,15 @@ from herd_runtime.errors import StartupError
 
 #: Worker classes that serve ASGI apps, with their subclasses; every other one serves WSGI.
 ASGI_WORKERS = ("uvicorn_worker.UvicornWorker", "gunicorn.workers.gasgi.ASGIWorker")
+#: WSGI worker classes that run each request in an OS thread (the sync worker in its main
+#: thread, gthread in its pool), with their subclasses: the deadline monitor can watch those.
+THREAD_WORKERS = ("gunicorn.workers.sync.SyncWorker", "gunicorn.workers.gthread.ThreadWorker")
+SYNC_WORKER = "gunicorn.workers.sync.SyncWorker"
+
+#: How a worker class's requests get their deadline: cancelling the request's asyncio task, the
+#: per-process thread monitor, or nothing beyond gunicorn's heartbeat (gevent and eventlet run
+#: requests in greenlets, which a thread cannot interrupt).
+DeadlineKind = Literal["asyncio", "threads", "heartbeat"]
 
 
 def load_worker_class(name: str) -> type:
@@ -34,10 +44,25 @@ def load_worker_class(name: str) -> type:
 
 
 def interface_of_worker(worker_class: type) -> Interface:
-    for path in ASGI_WORKERS:
+    return "asgi" if _derives(worker_class, ASGI_WORKERS) else "wsgi"
+
+
+def deadline_kind(worker_class: type) -> DeadlineKind:
+    if _derives(worker_class, ASGI_WORKERS):
+        return "asyncio"
+    return "threads" if _derives(worker_class, THREAD_WORKERS) else "heartbeat"
+
+
+def reports_heartbeat_per_request(worker_class: type) -> bool:
+    """The sync worker's main loop reports to the arbiter only between requests."""
+    return _derives(worker_class, (SYNC_WORKER,))
+
+
+def _derives(worker_class: type, paths: tuple[str, ...]) -> bool:
+    for path in paths:
         module_name, _, class_name = path.rpartition(".")
         # Loading a class imported its bases: a module not imported holds none of them.
         base = getattr(sys.modules.get(module_name), class_name, None)
         if isinstance(base, type) and issubclass(worker_class, base):
-            return "asgi"
-    return "wsgi"
+            return True
+    return False
