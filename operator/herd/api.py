@@ -53,9 +53,10 @@ CHANGES = (
     "(`app` for both); `ingress-nginx` is accepted only with `spec.route.ingress`.",
     "`status.canary.phase` and `status.intent.action` are enums.",
     "`status.canary` and `status.stableSpec` are reports: the operator keeps the rollout state "
-    "and the stable version on the stable Deployment, where the herd-promoter role (which may "
-    "write `status.intent`) cannot write. An older operator's `status.stableSpec` is taken over "
-    "once, if the stable Deployment runs it.",
+    "and the stable version on the stable Service, where the herd-promoter role (which may "
+    "write `status.intent`) cannot write. What an earlier operator kept on the stable "
+    "Deployment, or in `status.stableSpec` (taken over once, if the stable Deployment runs it), "
+    "is moved there.",
     "`spec.metrics.prometheusURL` must be an origin the operator's admin allowed.",
     "env names `HERD_*`, `PROMETHEUS_MULTIPROC_DIR` and `WEB_CONCURRENCY` are refused; a canary "
     "plan needs a `setWeight` above 0.",
@@ -538,7 +539,7 @@ SERVER_STATUS = obj(
 )
 
 CANARY_STATUS = obj(
-    "The canary rollout, as the operator keeps it on the stable Deployment (annotation "
+    "The canary rollout, as the operator keeps it on the stable Service (annotation "
     "herd.dev/rollout, where a restarted operator resumes from). A report, never read back.",
     {
         "phase": string("Where the rollout is.", enum=PHASES),
@@ -605,7 +606,7 @@ STATUS = obj(
         "intent": INTENT,
         "stableSpec": obj(
             "The pod-shaping spec fields of the version that serves. A report: the operator "
-            "keeps them on the stable Deployment (annotation herd.dev/stable-spec) and never "
+            "keeps them on the stable Service (annotation herd.dev/stable-spec) and never "
             "reads them from here.",
             preserve_unknown=True,
         ),

@@ -71,13 +71,12 @@ def owned(ws: WebService) -> list[Ref]:
 
 
 def desired(ws: WebService, tracks: Tracks | None = None, kept: Held | None = None) -> Desired:
-    """The objects of `ws`; `kept` is what the operator keeps on the stable Deployment."""
+    """The objects of `ws`; `kept` is what the operator keeps on the stable Service."""
     tracks = tracks or Tracks(stable=ws)
     config = config_of(tracks.stable)
-    deployment = workload.deployment(
-        tracks.stable, config, ws.replicas, annotations=held.annotations(kept or Held())
-    )
-    objects: list[dict[str, Any]] = [deployment, workload.service(ws)]
+    deployment = workload.deployment(tracks.stable, config, ws.replicas)
+    service = workload.service(ws, annotations=held.annotations(kept or Held()))
+    objects: list[dict[str, Any]] = [deployment, service]
     canary = tracks.canary
     if canary is not None:
         name = canary_name(ws)

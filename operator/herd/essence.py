@@ -2,9 +2,12 @@
 
 A watch event whose object has the essence the reconciler last saw of it (read, or written by
 its own apply) cannot change what a reconcile does: the operator skips it. Left out: the
-resourceVersion and the times in managed fields (they change with every write), and the status
-of every kind but the Deployment, whose replica counts and conditions make the WebService's
-Ready and Progressing (a PodDisruptionBudget's or an Ingress's status is never read).
+resourceVersion and the times in managed fields (they change with every write), the managed
+fields of status writers (drift looks only at the spec's), and the status of every kind but
+the Deployment. Of that, only what herd.status and the rollout read: the replica counts but
+the available ones, and the conditions that report a failure. The deployment controller's
+other status writes (availability after `minReadySeconds`, its Progressing reasons) change
+nothing Herd reports.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ _DEPLOYMENT_STATUS = (
     "replicas",
     "updatedReplicas",
     "readyReplicas",
-    "availableReplicas",
 )
+#: A Progressing reason that herd.status reports; the others it derives itself.
+_FAILED_PROGRESS = "ProgressDeadlineExceeded"
 
 
 def _status(obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -31,6 +35,7 @@ def _status(obj: dict[str, Any]) -> dict[str, Any] | None:
         "conditions": sorted(
             (c.get("type"), c.get("status"), c.get("reason"), c.get("message"))
             for c in status.get("conditions") or []
+            if c.get("type") == "ReplicaFailure" or c.get("reason") == _FAILED_PROGRESS
         ),
     }
 
@@ -43,6 +48,7 @@ def digest(obj: dict[str, Any]) -> str:
             "managedFields": [
                 {k: v for k, v in entry.items() if k != "time"}
                 for entry in meta.get("managedFields") or []
+                if not entry.get("subresource")
             ],
         },
         **{k: v for k, v in obj.items() if k not in ("metadata", "status")},

@@ -1,5 +1,10 @@
 """What only the operator may decide, kept where only the operator writes: the stable
-version's pod fields and the rollout's state, as annotations on the stable Deployment.
+version's pod fields and the rollout's state, as annotations on the stable Service.
+
+Not on the stable Deployment, where earlier operators kept them (still read from there): a
+Deployment's annotations are copied to its ReplicaSets and each change bumps its generation,
+so every rollout step (and a new WebService's first promotion) made the deployment controller
+sync again, and the WebService looked as if it were rolling out until it had.
 
 The WebService's status subresource is writable by whoever may write `status.intent` (the
 chart's herd-promoter role), so `status.stableSpec` and `status.canary` are reports of what is

@@ -137,13 +137,19 @@ def _write_status(
 
 
 def _kept(
-    ws: model.WebService, previous: dict[str, Any], deployment: dict[str, Any] | None
+    ws: model.WebService,
+    previous: dict[str, Any],
+    service: dict[str, Any] | None,
+    deployment: dict[str, Any] | None,
 ) -> held.Held:
-    """What the operator keeps on the stable Deployment. A WebService served by an operator
-    that kept it in status still has it only there: the stable version is taken from there
-    once, if the Deployment really runs it; a rollout state only if it is over (a forged one
-    in progress could promote without analysis)."""
-    kept = held.read(deployment)
+    """What the operator keeps on the stable Service, or an older operator kept on the stable
+    Deployment. A WebService served by an operator that kept it in status still has it only
+    there: the stable version is taken from there once, if the Deployment really runs it; a
+    rollout state only if it is over (a forged one in progress could promote without
+    analysis)."""
+    kept = held.read(service)
+    if kept == held.Held():
+        kept = held.read(deployment)
     stable_spec, rollout_state = kept.stable_spec, kept.rollout
     if deployment is not None and stable_spec is None and previous.get("stableSpec"):
         claimed = desired.revision_of(model.with_pod_fields(ws, previous["stableSpec"]))
@@ -246,7 +252,8 @@ def _converge(
     live, forbidden = _read(kube, desired.owned(ws))
     outcome.seen = {ref: essence.digest(obj) if obj else "" for ref, obj in live.items()}
     stable_ref = Ref(kinds.DEPLOYMENT.kind, ws.namespace, ws.name)
-    kept = _kept(ws, previous, live.get(stable_ref))
+    service_ref = Ref(kinds.SERVICE.kind, ws.namespace, ws.name)
+    kept = _kept(ws, previous, live.get(service_ref), live.get(stable_ref))
     serving = model.with_pod_fields(ws, kept.stable_spec) if kept.stable_spec else None
 
     turn = rollout.turn(

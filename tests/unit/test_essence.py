@@ -54,6 +54,12 @@ def _set(path: tuple[Any, ...], value: Any) -> Callable[[dict[str, Any]], None]:
     return change
 
 
+def _status_writer(obj: dict[str, Any]) -> None:
+    obj["metadata"]["managedFields"].append(
+        {"manager": "kube-controller-manager", "subresource": "status", "fieldsV1": {}}
+    )
+
+
 @pytest.mark.parametrize(
     ("change", "matters"),
     [
@@ -62,7 +68,32 @@ def _set(path: tuple[Any, ...], value: Any) -> Callable[[dict[str, Any]], None]:
         (_set(("status", "conditions", 0, "lastUpdateTime"), "t2"), False),
         (_set(("status", "readyReplicas"), 2), True),  # Ready depends on it
         (_set(("status", "observedGeneration"), 3), True),
-        (_set(("status", "conditions", 0, "status"), "True"), True),
+        # Availability after minReadySeconds: Ready and Progressing count ready pods.
+        (_set(("status", "conditions", 0, "status"), "True"), False),
+        (_set(("status", "availableReplicas"), 2), False),
+        (
+            _set(
+                ("status", "conditions"),
+                [{"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}],
+            ),
+            False,
+        ),
+        (
+            _set(
+                ("status", "conditions"),
+                [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}],
+            ),
+            True,
+        ),
+        (
+            _set(
+                ("status", "conditions"),
+                [{"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate"}],
+            ),
+            True,
+        ),
+        (_set(("status", "replicas"), 3), True),  # an old pod still there
+        (_status_writer, False),  # drift reads only the spec's managers
         (_set(("spec", "replicas"), 3), True),  # a hand edit to undo
         (_set(("metadata", "labels", "extra"), "1"), True),
         (_set(("metadata", "managedFields", 0, "manager"), "kubectl-edit"), True),  # drift reads

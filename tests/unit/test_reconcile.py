@@ -127,9 +127,10 @@ def test_rolled_out_pass_writes_only_status_then_nothing():
     second = run(kube)
 
     # The stable version is kept where only the operator writes (herd.held), and reported.
-    assert kube.written("apply") == [DEPLOYMENT] and kube.count("delete") == 0
-    notes = kube.objects[DEPLOYMENT]["metadata"]["annotations"]
+    assert kube.written("apply") == [SERVICE] and kube.count("delete") == 0
+    notes = kube.objects[SERVICE]["metadata"]["annotations"]
     assert json.loads(notes["herd.dev/stable-spec"])["image"] == "web:1"
+    assert "herd.dev/stable-spec" not in kube.objects[DEPLOYMENT]["metadata"].get("annotations", {})
     assert kube.written("apply_status") == [WS]
     assert second.writes == 2 and second.status_changed
     assert reasons(second) == ["Ready"]
@@ -535,10 +536,10 @@ def test_a_stable_spec_an_older_operator_kept_in_status_is_adopted_only_if_it_ru
     and only when the stable Deployment really runs it."""
     kube = served(canary={"steps": [{"setWeight": 20}, {"pause": {}}]})
 
-    def older_operator(deployment: dict[str, Any]) -> None:
-        deployment["metadata"].pop("annotations", None)
+    def older_operator(service: dict[str, Any]) -> None:
+        service["metadata"].pop("annotations", None)
 
-    kube.edit(DEPLOYMENT, older_operator)
+    kube.edit(SERVICE, older_operator)
     kube.apply_status(NS, NAME, {"stableSpec": claimed}, manager="herd")
     set_spec(kube, image="web:2")
 
@@ -548,6 +549,26 @@ def test_a_stable_spec_an_older_operator_kept_in_status_is_adopted_only_if_it_ru
     assert (canary in kube.objects) is adopted  # with a known stable version, a canary
     image = kube.objects[DEPLOYMENT]["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == ("web:1" if adopted else "web:2")
+
+
+def test_what_an_earlier_operator_kept_on_the_stable_deployment_is_moved_to_the_service():
+    kube = served(canary={"steps": [{"setWeight": 20}, {"pause": {}}]})
+    notes = dict(kube.objects[SERVICE]["metadata"]["annotations"])
+
+    def earlier_operator(obj: dict[str, Any]) -> None:
+        obj["metadata"]["annotations"] = notes if obj["kind"] == "Deployment" else {}
+
+    kube.edit(SERVICE, earlier_operator)
+    kube.edit(DEPLOYMENT, earlier_operator)
+    set_spec(kube, image="web:2")
+
+    run(kube)
+
+    assert Ref("Deployment", NS, f"{NAME}-canary") in kube.objects  # the stable version known
+    image = kube.objects[DEPLOYMENT]["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == "web:1"
+    kept = kube.objects[SERVICE]["metadata"]["annotations"]
+    assert json.loads(kept["herd.dev/stable-spec"])["image"] == "web:1"
 
 
 @pytest.mark.parametrize("verb", ["get", "apply"])

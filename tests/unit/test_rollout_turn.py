@@ -19,6 +19,7 @@ T0 = 1_700_000_000.0
 NS, NAME, CANARY = "ns", "web", "web-canary"
 WS = Ref("WebService", NS, NAME)
 STABLE_DEPLOYMENT = Ref("Deployment", NS, NAME)
+STABLE_SERVICE = Ref("Service", NS, NAME)  # where the operator keeps the rollout state
 CANARY_DEPLOYMENT = Ref("Deployment", NS, CANARY)
 CANARY_SERVICE = Ref("Service", NS, CANARY)
 CANARY_INGRESS = Ref("Ingress", NS, CANARY)
@@ -75,8 +76,8 @@ class Rollout:
         return outcome
 
     def kept(self) -> dict[str, Any]:
-        """The rollout state the operator keeps on the stable Deployment."""
-        notes = self.kube.objects[STABLE_DEPLOYMENT]["metadata"].get("annotations") or {}
+        """The rollout state the operator keeps on the stable Service."""
+        notes = self.kube.objects[STABLE_SERVICE]["metadata"].get("annotations") or {}
         return json.loads(notes.get("herd.dev/rollout", "{}"))
 
     @property
@@ -157,9 +158,9 @@ def test_a_new_image_starts_a_canary_beside_the_stable_version():
     )
     assert rollout.canary["phase"] == "Progressing"
     assert all("canary" not in s for m, s in rollout.kube.status_writes if m == "herd")
-    # The stable Deployment takes only the kept rollout state (herd.held), not the template.
+    # The stable version is untouched; its Service takes the kept rollout state (herd.held).
     assert set(rollout.kube.written("apply")) == {
-        STABLE_DEPLOYMENT,
+        STABLE_SERVICE,
         CANARY_DEPLOYMENT,
         CANARY_SERVICE,
     }
@@ -182,7 +183,7 @@ def test_a_canary_not_ready_yet_gets_no_traffic():
 
     assert rollout.canary["weight"] == 0
     assert CANARY_INGRESS not in rollout.kube.objects
-    assert rollout.kube.written("apply") == [STABLE_DEPLOYMENT]  # the kept state's message
+    assert rollout.kube.written("apply") == [STABLE_SERVICE]  # the kept state's message
 
 
 def test_a_ready_canary_gets_its_weight_on_a_canary_ingress():
@@ -198,7 +199,7 @@ def test_a_ready_canary_gets_its_weight_on_a_canary_ingress():
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary"] == "true"
     backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
     assert backend["name"] == CANARY
-    assert rollout.kube.written("apply") == [STABLE_DEPLOYMENT, CANARY_INGRESS]
+    assert rollout.kube.written("apply") == [STABLE_SERVICE, CANARY_INGRESS]
     assert rollout.kept()["weight"] == 20
     assert rollout.prometheus.queries == []  # no traffic on the canary until this pass
 

@@ -206,10 +206,15 @@ def deployment(
     }
 
 
-def service(ws: WebService, name: str | None = None, track: str = "stable") -> dict[str, Any]:
+def service(
+    ws: WebService,
+    name: str | None = None,
+    track: str = "stable",
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
     return {
         **kinds.SERVICE.type_meta(),
-        "metadata": objectmeta.metadata(ws, name or ws.name, track),
+        "metadata": objectmeta.metadata(ws, name or ws.name, track, annotations),
         "spec": {
             "type": "ClusterIP",
             "selector": objectmeta.selector(ws, track),
