@@ -40,6 +40,8 @@ MANAGED = {MANAGED_BY_LABEL: MANAGED_BY}
 #: A replica that dies without a goodbye is replaced once its peering entry is this old;
 #: kopf's default (60 s) would leave WebServices unserved for a minute.
 PEERING_LIFETIME_SECONDS = 15
+#: Threads running the sync handlers (kopf's default is 5 per CPU).
+WORKERS = 16
 
 log = logging.getLogger("herd.handlers")
 COALESCER = Coalescer()
@@ -54,12 +56,12 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     )
     settings.persistence.finalizer = f"{api.GROUP}/finalizer"
     settings.posting.level = logging.INFO
-    settings.execution.max_workers = 16
+    settings.execution.max_workers = WORKERS
     # A watch that goes quiet this long is restarted (silently frozen watches, kopf #1093).
     settings.watching.inactivity_timeout = 600
     settings.watching.server_timeout = 300
     settings.peering.lifetime = PEERING_LIFETIME_SECONDS
-    memo.kube = Kube.from_environment()
+    memo.kube = Kube.from_environment(connections=WORKERS)
     memo.setdefault("settings", Settings.from_environment())
     credentials = read_credentials(memo.settings.prometheus_credentials)
     memo.prometheus = Prometheus(

@@ -97,13 +97,17 @@ class Kube:
             return None
 
     @classmethod
-    def from_environment(cls) -> Kube:
-        """In-cluster credentials when running in a pod, else the kubeconfig ($KUBECONFIG)."""
+    def from_environment(cls, connections: int) -> Kube:
+        """In-cluster credentials when running in a pod, else the kubeconfig ($KUBECONFIG);
+        `connections` kept open, one per thread that calls (the client's default, 5 per CPU,
+        made the operator's workers open a new TLS connection for most requests)."""
         try:
             kubernetes.config.load_incluster_config()
         except kubernetes.config.ConfigException:
             kubernetes.config.load_kube_config()
-        return cls(ApiClient())
+        configuration = Configuration.get_default_copy()
+        configuration.connection_pool_maxsize = connections
+        return cls(ApiClient(configuration))
 
     def _request(
         self,
