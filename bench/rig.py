@@ -113,7 +113,7 @@ def operator(
         try:
             yield Bench(kubectl, running, Kube.from_kubeconfig(str(local.KUBECONFIG)))
         finally:
-            kubectl.run("delete", "webservices", "--all", "--timeout=120s", check=False)
+            kubectl.run("delete", "webservices", "--all", "--wait=false", check=False)
             herd_operator.stop(running)
     finally:
         admin.run("delete", "namespace", namespace, "--wait=false", namespaced=False, check=False)

@@ -31,6 +31,8 @@ CONTROLLER_MANAGER_PORT=${HERD_CONTROLLER_MANAGER_PORT:-17257}
 SCHEDULER_PORT=${HERD_SCHEDULER_PORT:-17259}
 KWOK_PORT=${HERD_KWOK_PORT:-17247}
 NODE_COUNT=${HERD_NODE_COUNT:-3}
+# Room for bench/reconcile's 1200 WebServices (a real node's 110 pods would cap it at 330).
+KWOK_NODE_SIZE='{cpu: "512", memory: 2Ti, pods: "1000"}'
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
@@ -174,8 +176,8 @@ metadata:
     type: kwok
     topology.kubernetes.io/zone: zone-$((i % 3))
 status:
-  allocatable: {cpu: \"16\", memory: 64Gi, pods: \"110\"}
-  capacity: {cpu: \"16\", memory: 64Gi, pods: \"110\"}
+  allocatable: $KWOK_NODE_SIZE
+  capacity: $KWOK_NODE_SIZE
 "
   done
   printf '%s' "$manifest" | "$bin/kubectl" --kubeconfig "$kubeconfig" apply -f - >/dev/null
