@@ -92,6 +92,35 @@ def expiry_outcome(response_started: bool) -> Outcome:
 
 
 @dataclass(frozen=True)
+class Expiry:
+    """A request that ran past its deadline, and what its client got."""
+
+    method: str
+    path: str
+    route: str | None
+    status: int | str  # the status the app had sent, if any
+    outcome: Outcome
+
+
+def report_expiry(
+    log: logging.Logger, expiry: Expiry, timeout: float, seconds: float, detail: str = ""
+) -> None:
+    """Count the request (as a 504 when that is what the client got) and say so in the log:
+    the same for a WSGI thread and an ASGI task."""
+    code = "504" if expiry.outcome == "504" else expiry.status
+    http_metrics.observe(expiry.method, code, expiry.route, seconds)
+    http_metrics.observe_timeout(expiry.method, expiry.route, expiry.outcome)
+    log.warning(
+        "%s %s ran past its %g s deadline: %s%s",
+        expiry.method,
+        expiry.path,
+        timeout,
+        "answered 504" if expiry.outcome == "504" else "connection closed mid-response",
+        detail,
+    )
+
+
+@dataclass(frozen=True)
 class Watch:
     """The monitor's view of one request in flight."""
 
@@ -292,17 +321,17 @@ class ThreadDeadlines:
                 _set_async_exc(request.thread_id, RequestTimeout)
             status = request.status
         environ = request.environ
-        method = environ.get("REQUEST_METHOD", "")
-        route = routes.wsgi_route(environ)
-        code = "504" if outcome == "504" else status
-        http_metrics.observe(method, code, route, now - request.started)
-        http_metrics.observe_timeout(method, route, outcome)
-        self.log.warning(
-            "%s %s ran past its %g s deadline: %s%s",
-            method,
-            environ.get("PATH_INFO", ""),
+        report_expiry(
+            self.log,
+            Expiry(
+                environ.get("REQUEST_METHOD", ""),
+                environ.get("PATH_INFO", ""),
+                routes.wsgi_route(environ),
+                status,
+                outcome,
+            ),
             self.timeout,
-            "answered 504" if outcome == "504" else "connection closed mid-response",
+            now - request.started,
             f"; interrupting its thread {_where(request.thread_id)}" if interrupt else "",
         )
 

@@ -19,10 +19,12 @@ from herd_runtime.deadlines import (
     TIMEOUT_BODY,
     TIMEOUT_HEADERS,
     TIMEOUT_STATUS,
+    Expiry,
     RequestTimeout,
     ThreadDeadlines,
     TrackedRequest,
     expiry_outcome,
+    report_expiry,
     watchable,
 )
 
@@ -251,17 +253,18 @@ class AsgiMiddleware:
         started: float,
     ) -> None:
         outcome = expiry_outcome(response_started)
-        method = scope.get("method", "")
-        route = routes.asgi_route(scope)
-        seconds = time.perf_counter() - started
-        http_metrics.observe(method, 504 if outcome == "504" else status, route, seconds)
-        http_metrics.observe_timeout(method, route, outcome)
-        self.log.warning(
-            "%s %s ran past its %g s deadline: cancelled; %s",
-            method,
-            scope.get("path", ""),
+        report_expiry(
+            self.log,
+            Expiry(
+                scope.get("method", ""),
+                scope.get("path", ""),
+                routes.asgi_route(scope),
+                status,
+                outcome,
+            ),
             self.timeout,
-            "answered 504" if outcome == "504" else "connection closed mid-response",
+            time.perf_counter() - started,
+            "; its task cancelled",
         )
         if outcome == "504":
             headers = [(name.lower().encode(), value.encode()) for name, value in TIMEOUT_HEADERS]
