@@ -54,8 +54,8 @@ fuzz: $(VENV_STAMP) ## the property test of every spec the schema admits, at len
 
 .PHONY: test
 test: lint tools $(VENV_STAMP) ## everything: lint, unit and integration tests on the local cluster
-	$(PY) -m pytest -n 2 --dist loadgroup -m "not stops_cluster"
-	$(PY) -m pytest -m stops_cluster
+	$(PY) -m pytest -n 2 --dist loadgroup -m "not stops_cluster and not disrupts_cluster"
+	$(PY) -m pytest -m "disrupts_cluster or stops_cluster"
 
 .PHONY: demo
 demo: $(VENV_STAMP) cluster-up ## the main job: a local cluster running Herd and the examples

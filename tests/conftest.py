@@ -1,5 +1,6 @@
 """Test tiers: tests under tests/integration get the `integration` marker and the local cluster;
-a test that stops the cluster (`stops_cluster`) runs after all the others.
+a test that stops the cluster (`stops_cluster`) runs after all the others, and one that restarts
+part of it (`disrupts_cluster`: the API server) alone before that, never beside another test.
 
 Under pytest-xdist (`make test` runs two workers, `--dist loadgroup`), the tests that load the
 machine or install the chart run one after another on one worker, as they were written to: the

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 from bench.harness import operator
 from bench.harness import prometheus as prom
 from bench.harness.appservers import free_port, gunicorn_args, herd_server
@@ -261,6 +263,7 @@ def test_hand_edits_are_undone_and_garbage_from_prometheus_never_passes(
             generator.kill()
 
 
+@pytest.mark.disrupts_cluster  # the other worker's tests would meet a refused connection
 def test_an_api_server_restart_mid_rollout_loses_nothing(herd_operator, kubectl, tmp_path):
     """The API server goes away and comes back while a canary waits at 20 % for herd promote:
     the rollout is where it was, and goes on when promoted."""
