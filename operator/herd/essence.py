@@ -4,10 +4,10 @@ A watch event whose object has the essence the reconciler last saw of it (read, 
 its own apply) cannot change what a reconcile does: the operator skips it. Left out: the
 resourceVersion and the times in managed fields (they change with every write), the managed
 fields of status writers (drift looks only at the spec's), and the status of every kind but
-the Deployment. Of that, only what herd.status and the rollout read: the replica counts but
-the available ones, and the conditions that report a failure. The deployment controller's
-other status writes (availability after `minReadySeconds`, its Progressing reasons) change
-nothing Herd reports.
+the Deployment. Of that, only what herd.status and the rollout read: the replica counts and
+the conditions that report a failure (the deployment controller's other condition changes,
+such as its Progressing reasons, come with a change of the counts or change nothing Herd
+reports).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ _DEPLOYMENT_STATUS = (
     "replicas",
     "updatedReplicas",
     "readyReplicas",
+    "availableReplicas",
 )
 #: A Progressing reason that herd.status reports; the others it derives itself.
 _FAILED_PROGRESS = "ProgressDeadlineExceeded"

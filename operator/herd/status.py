@@ -55,10 +55,9 @@ def _deployment_condition(deployment: dict[str, Any], kind: str) -> dict[str, An
 def rollout_conditions(want: int, deployment: dict[str, Any] | None) -> tuple[Condition, ...]:
     """Ready and Progressing from the stable Deployment.
 
-    From its ready pods, not its available ones: `minReadySeconds` delays when an old pod may
-    go (herd.serving.workload), not whether a ready new one serves, and with
-    `maxUnavailable: 0` the old pods are gone only once the new ones are available. Ready pods
-    before `minReadySeconds` passed would make a new WebService wait 5 s for nothing."""
+    From its available pods, not only its ready ones: `minReadySeconds` (herd.serving.workload)
+    is also the time an ingress controller takes to add a pod. Ready as soon as the pods were,
+    Traefik on the local real node answered 503 to the first requests sent after Ready."""
     if deployment is None:
         return (
             Condition("Ready", False, "DeploymentMissing", "the Deployment does not exist yet"),
@@ -69,6 +68,7 @@ def rollout_conditions(want: int, deployment: dict[str, Any] | None) -> tuple[Co
     updated = status.get("updatedReplicas", 0)
     ready = status.get("readyReplicas", 0)
     total = status.get("replicas", 0)
+    available = status.get("availableReplicas", 0)
 
     progress = _deployment_condition(deployment, "Progressing")
     if progress.get("reason") == "ProgressDeadlineExceeded":
@@ -78,9 +78,12 @@ def rollout_conditions(want: int, deployment: dict[str, Any] | None) -> tuple[Co
             "ProgressDeadlineExceeded",
             progress.get("message", "the rollout stopped making progress"),
         )
-    elif not observed or updated < want or total > want or ready < want:
+    elif not observed or updated < want or total > want or available < want:
         progressing = Condition(
-            "Progressing", True, "RollingOut", f"{updated} of {want} pods updated, {ready} ready"
+            "Progressing",
+            True,
+            "RollingOut",
+            f"{updated} of {want} pods updated, {available} available",
         )
     else:
         progressing = Condition(
@@ -89,7 +92,7 @@ def rollout_conditions(want: int, deployment: dict[str, Any] | None) -> tuple[Co
 
     if want == 0:
         ready_condition = Condition("Ready", True, "ScaledToZero", "scaled to zero replicas")
-    elif ready >= want:
+    elif available >= want and ready >= want:
         ready_condition = Condition("Ready", True, "Available", f"{ready} of {want} pods ready")
     else:
         ready_condition = Condition(

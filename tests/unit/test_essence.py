@@ -68,9 +68,8 @@ def _status_writer(obj: dict[str, Any]) -> None:
         (_set(("status", "conditions", 0, "lastUpdateTime"), "t2"), False),
         (_set(("status", "readyReplicas"), 2), True),  # Ready depends on it
         (_set(("status", "observedGeneration"), 3), True),
-        # Availability after minReadySeconds: Ready and Progressing count ready pods.
-        (_set(("status", "conditions", 0, "status"), "True"), False),
-        (_set(("status", "availableReplicas"), 2), False),
+        (_set(("status", "conditions", 0, "status"), "True"), False),  # comes with the count
+        (_set(("status", "availableReplicas"), 2), True),  # Ready waits for it
         (
             _set(
                 ("status", "conditions"),

@@ -44,8 +44,8 @@ def deployment(
             ("True", "RollingOut"),
         ),
         (3, deployment(), ("False", "ReplicasNotReady"), ("True", "RollingOut")),
-        # Ready before minReadySeconds passed: a new WebService serves at once.
-        (2, deployment(available=0), ("True", "Available"), ("False", "RolloutComplete")),
+        # Ready pods before minReadySeconds passed: the ingress may not route to them yet.
+        (2, deployment(available=0), ("False", "ReplicasNotReady"), ("True", "RollingOut")),
         (
             0,
             deployment(replicas=0, updated=0, ready=0, available=0),
