@@ -30,11 +30,33 @@ SERIAL = (
 )
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    # Marked as each test is collected: xdist turns xdist_group marks into node ids in its own
+    # pytest_collection_modifyitems, which may run before a conftest's (the "serial" tests then
+    # ran on both workers at once, two `helm install`s of the same cluster-wide roles).
+    path = pathlib.Path(item.fspath)
+    if INTEGRATION_DIR in path.parents:
+        item.add_marker(pytest.mark.integration)
+    if any(place == path or place in path.parents for place in SERIAL):
+        item.add_marker(pytest.mark.xdist_group("serial"))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        path = pathlib.Path(item.fspath)
-        if INTEGRATION_DIR in path.parents:
-            item.add_marker(pytest.mark.integration)
-        if any(place == path or place in path.parents for place in SERIAL):
-            item.add_marker(pytest.mark.xdist_group("serial"))
     items.sort(key=lambda item: item.get_closest_marker("stops_cluster") is not None)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under `--dist loadgroup`, fail at once if xdist did not group the serial tests, rather
+    than run them on both workers at once."""
+    if not getattr(session.config.option, "loadgroup", False):
+        return
+    ungrouped = [
+        item.nodeid
+        for item in session.items
+        if item.get_closest_marker("xdist_group") and not item.nodeid.endswith("@serial")
+    ]
+    if ungrouped:
+        raise pytest.UsageError(
+            f"pytest-xdist did not group {len(ungrouped)} serial tests (e.g. {ungrouped[0]}): "
+            "its loadgroup does not work with this pytest (see pyproject.toml)"
+        )
