@@ -100,7 +100,8 @@ def test_scales_out_soon_after_crossing_the_target_and_in_only_after_the_window(
         apply_webservice(r, replicas=1, window=window)
         # ~2400 RPM: 8 replicas' worth, so max (6) is reached, and after the load stops the
         # 1m rate falls below 6 replicas' worth (1500) in about 25 s rather than a minute.
-        generator = hey(r.app_port, "/", seconds=30, rate_per_worker=20, workers=2)
+        # Longer than it takes: stopped once max is seen.
+        generator = hey(r.app_port, "/", seconds=90, rate_per_worker=20, workers=2)
         try:
             crossed = eventually(
                 lambda: rpm(r) > 300 * 1.1 and time.monotonic(),
