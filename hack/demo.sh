@@ -98,6 +98,8 @@ then 60 s in which the analysis of the canary's scraped error rate and p99 must 
   .venv/bin/herd promote shop                             # on to 50 %, analysed every 10 s
   .venv/bin/herd status shop --wait Succeeded --timeout 3m
   .venv/bin/herd list
+Watch it in the browser (docs/dashboard.md), then open http://127.0.0.1:8080/:
+  .venv/bin/herd dashboard --namespace default
 Operator logs: .cluster/logs/operator.log
 Stop everything: make demo-down
 EOF
