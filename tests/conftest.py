@@ -31,9 +31,8 @@ SERIAL = (
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
-    # Marked as each test is collected: xdist turns xdist_group marks into node ids in its own
-    # pytest_collection_modifyitems, which may run before a conftest's (the "serial" tests then
-    # ran on both workers at once, two `helm install`s of the same cluster-wide roles).
+    # Marked as each test is collected, so before any pytest_collection_modifyitems: xdist's own
+    # turns xdist_group marks into node ids there, whichever order the hooks run in.
     path = pathlib.Path(item.fspath)
     if INTEGRATION_DIR in path.parents:
         item.add_marker(pytest.mark.integration)
