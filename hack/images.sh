@@ -5,6 +5,9 @@
 #   <chart's image.repository>:dev              the operator, from the root Dockerfile
 #   ghcr.io/herd-dev/example-flask:0.1.0/0.2.0  the examples, from apps/examples/Dockerfile
 #   ghcr.io/herd-dev/example-fastapi:0.1.0/0.2.0   (0.2.0: same content, for the demo's canary)
+#   ghcr.io/herd-dev/herd-runtime:<appVersion>  what `spec.runtime: inject` copies, apps/runtime
+#   ghcr.io/herd-dev/plain-flask:0.1.0, plain-fastapi:0.1.0   the examples without herd-runtime
+#   ghcr.io/herd-dev/python3.9:bullseye         Debian 11's Python only: too old for herd-runtime
 # The Dockerfiles build unchanged on a local Debian base (mmdebstrap) instead of python:3.11-slim.
 #
 # Each image is cached as docker-archive tarballs (one per tag) outside the repository, under a
@@ -70,17 +73,29 @@ OPERATOR_REFS=("$operator_repo:dev")
 FLASK_REFS=(ghcr.io/herd-dev/example-flask:0.1.0 ghcr.io/herd-dev/example-flask:0.2.0)
 FASTAPI_REFS=(ghcr.io/herd-dev/example-fastapi:0.1.0 ghcr.io/herd-dev/example-fastapi:0.2.0)
 
+# The runtime image is versioned with Herd: the chart's appVersion, which the operator's
+# --runtime-image defaults to (charts/herd/templates/deployment.yaml).
+app_version=$(awk -F'"' '/^appVersion:/ { print $2 }' charts/herd/Chart.yaml)
+[ -n "$app_version" ] || die "no appVersion in charts/herd/Chart.yaml"
+RUNTIME_REFS=("ghcr.io/herd-dev/herd-runtime:$app_version")
+PLAIN_FLASK_REFS=(ghcr.io/herd-dev/plain-flask:0.1.0)
+PLAIN_FASTAPI_REFS=(ghcr.io/herd-dev/plain-fastapi:0.1.0)
+
 # The Python base: Debian's python3 (3.11 in bookworm, like python:3.11-slim-bookworm).
 BASE_NAME=localhost/herd-python-base
 DEBIAN_SUITE=bookworm
 BASE_PACKAGES=python3,python3-venv,python-is-python3,ca-certificates
+# An older Debian's python3 (3.9), for the test of an image herd-runtime cannot run on.
+OLD_PYTHON_SUITE=bullseye
+OLD_PYTHON_REFS=(ghcr.io/herd-dev/python3.9:bullseye)
 # The host's mirror (see /etc/apt/sources.list.d/debian.sources); plain http, signed by Release.
 DEBIAN_MIRROR=${HERD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-DEBIAN_SOURCES=(
-  "deb $DEBIAN_MIRROR $DEBIAN_SUITE main"
-  "deb $DEBIAN_MIRROR $DEBIAN_SUITE-updates main"
-  "deb ${DEBIAN_MIRROR%/debian}/debian-security $DEBIAN_SUITE-security main"
-)
+# debian_sources SUITE: the apt sources of a Debian release, security updates included.
+debian_sources() {
+  printf '%s\n' "deb $DEBIAN_MIRROR $1 main" "deb $DEBIAN_MIRROR $1-updates main" \
+    "deb ${DEBIAN_MIRROR%/debian}/debian-security $1-security main"
+}
+mapfile -t DEBIAN_SOURCES < <(debian_sources "$DEBIAN_SUITE")
 
 # MACHINE-SPECIFIC, confined to the base image: where egress goes through a TLS-intercepting
 # proxy with its own CA (as on the VM this was written on), pip inside a build fails with
@@ -172,13 +187,24 @@ build_pause() { # KEY
 }
 
 build_base() { # KEY
+  debian_python "$DEBIAN_SUITE" "$BASE_PACKAGES" "$BASE_NAME:$1"
+}
+
+build_old_python() { # KEY REF
+  debian_python "$OLD_PYTHON_SUITE" python3,ca-certificates "$2"
+}
+
+# debian_python SUITE PACKAGES REF: a minimal Debian SUITE with PACKAGES, committed as REF.
+debian_python() {
+  local suite=$1 packages=$2 ref=$3 sources
   need mmdebstrap "apt-get install mmdebstrap"
+  mapfile -t sources < <(debian_sources "$suite")
   # Documentation and translations stay out, as in Debian's slim images.
-  mmdebstrap --quiet --variant=minbase --include="$BASE_PACKAGES" \
+  mmdebstrap --quiet --variant=minbase --include="$packages" \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
     --dpkgopt='path-exclude=/usr/share/locale/*' \
-    "$DEBIAN_SUITE" "$tmp/rootfs.tar" "${DEBIAN_SOURCES[@]}" >&2
+    "$suite" "$tmp/rootfs.tar" "${sources[@]}" >&2
   container=$("$BUILDAH" from scratch)
   "$BUILDAH" add -q "$container" "$tmp/rootfs.tar" / >/dev/null
   # MACHINE-SPECIFIC (see HOST_CA_BUNDLE above): this host's CAs and pip configuration.
@@ -192,7 +218,8 @@ build_base() { # KEY
   fi
   "$BUILDAH" config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --env LANG=C.UTF-8 "${env[@]}" --cmd '["python3"]' "$container"
-  "$BUILDAH" commit -q --rm "$container" "$BASE_NAME:$1" >/dev/null
+  "$BUILDAH" commit -q --rm "$container" "$ref" >/dev/null
+  rm -f "$tmp/rootfs.tar"
   container=""
 }
 
@@ -269,8 +296,12 @@ tmp=$(mktemp -d "$cache/tmp.XXXXXX")
 
 pause_key=$(digest_of "$(declare -f build_pause)" "$(file_or_none "$here/pause.c")" \
   "$(gcc --version 2>/dev/null | head -n1)")
-base_key=$(digest_of "$(declare -f build_base)" "$DEBIAN_SUITE" "$BASE_PACKAGES" \
-  "${DEBIAN_SOURCES[@]}" "$(file_or_none "$HOST_CA_BUNDLE")" "$(file_or_none "$HOST_PIP_CONF")")
+base_key=$(digest_of "$(declare -f build_base debian_python debian_sources)" "$DEBIAN_SUITE" \
+  "$BASE_PACKAGES" "${DEBIAN_SOURCES[@]}" "$DEBIAN_MIRROR" \
+  "$(file_or_none "$HOST_CA_BUNDLE")" "$(file_or_none "$HOST_PIP_CONF")")
+old_python_key=$(digest_of "$(declare -f build_old_python debian_python debian_sources)" \
+  "$OLD_PYTHON_SUITE" "$DEBIAN_MIRROR" "$(file_or_none "$HOST_CA_BUNDLE")" \
+  "$(file_or_none "$HOST_PIP_CONF")")
 operator_key=$(digest_of "$(declare -f build_app)" "$base_key" \
   "$(file_or_none Dockerfile)" "$(file_or_none .dockerignore)" \
   "$(context_digest pyproject.toml requirements.lock README.md operator)")
@@ -279,9 +310,20 @@ examples_key=$(digest_of "$(declare -f build_app)" "$base_key" \
   "$(context_digest apps/runtime/pyproject.toml apps/runtime/src \
     apps/examples/pyproject.toml apps/examples/requirements.txt apps/examples/src)")
 
+runtime_key=$(digest_of "$(declare -f build_app)" "$base_key" \
+  "$(file_or_none apps/runtime/Dockerfile)" "$(file_or_none apps/runtime/Dockerfile.dockerignore)" \
+  "$(context_digest apps/runtime/pyproject.toml apps/runtime/inject.lock apps/runtime/src)")
+plain_key=$(digest_of "$(declare -f build_app)" "$base_key" \
+  "$(file_or_none apps/examples/Dockerfile.plain)" \
+  "$(file_or_none apps/examples/Dockerfile.plain.dockerignore)" \
+  "$(context_digest apps/examples/pyproject.toml apps/examples/plain-flask.lock \
+    apps/examples/plain-fastapi.lock apps/examples/src)")
+
 # Both example targets come from the same inputs; each image gets a key of its own.
 flask_key=$(digest_of "$examples_key" flask)
 fastapi_key=$(digest_of "$examples_key" fastapi)
+plain_flask_key=$(digest_of "$plain_key" flask)
+plain_fastapi_key=$(digest_of "$plain_key" fastapi)
 
 if [ "$mode" = artifact ]; then
   dockerfile=$2 target=${3#-} ignorefile=.dockerignore
@@ -303,12 +345,23 @@ image example-flask "$flask_key" build_app apps/examples/Dockerfile \
   apps/examples/Dockerfile.dockerignore flask -- "${FLASK_REFS[@]}"
 image example-fastapi "$fastapi_key" build_app apps/examples/Dockerfile \
   apps/examples/Dockerfile.dockerignore fastapi -- "${FASTAPI_REFS[@]}"
+image herd-runtime "$runtime_key" build_app apps/runtime/Dockerfile \
+  apps/runtime/Dockerfile.dockerignore "" -- "${RUNTIME_REFS[@]}"
+image plain-flask "$plain_flask_key" build_app apps/examples/Dockerfile.plain \
+  apps/examples/Dockerfile.plain.dockerignore flask -- "${PLAIN_FLASK_REFS[@]}"
+image plain-fastapi "$plain_fastapi_key" build_app apps/examples/Dockerfile.plain \
+  apps/examples/Dockerfile.plain.dockerignore fastapi -- "${PLAIN_FASTAPI_REFS[@]}"
+image python3.9 "$old_python_key" build_old_python -- "${OLD_PYTHON_REFS[@]}"
 
 # ref key: what the node runs.
 node_images=("$PAUSE_REF $pause_key")
 for ref in "${OPERATOR_REFS[@]}"; do node_images+=("$ref $operator_key"); done
 for ref in "${FLASK_REFS[@]}"; do node_images+=("$ref $flask_key"); done
 for ref in "${FASTAPI_REFS[@]}"; do node_images+=("$ref $fastapi_key"); done
+for ref in "${RUNTIME_REFS[@]}"; do node_images+=("$ref $runtime_key"); done
+for ref in "${PLAIN_FLASK_REFS[@]}"; do node_images+=("$ref $plain_flask_key"); done
+for ref in "${PLAIN_FASTAPI_REFS[@]}"; do node_images+=("$ref $plain_fastapi_key"); done
+for ref in "${OLD_PYTHON_REFS[@]}"; do node_images+=("$ref $old_python_key"); done
 
 summary() {
   log "done in $(elapsed "$started_all")s; built: ${built[*]:-nothing}; cached: ${cached[*]:-nothing}$1"

@@ -407,7 +407,7 @@ SPEC = obj(
     "The desired state of a Python web service.",
     {
         "image": string(
-            "Container image holding the app and herd-runtime.",
+            "Container image holding the app (and herd-runtime, unless `runtime` is `inject`).",
             max_length=1024,
             pattern=r"^[^\s]+$",
         ),
@@ -416,6 +416,14 @@ SPEC = obj(
         ),
         "app": string(
             "The application object as `module:callable`, e.g. `shop.main:app`.", max_length=512
+        ),
+        "runtime": string(
+            "Where herd-runtime comes from. `image`: the image has it installed (docs/runtime.md). "
+            "`inject`: the image has only Python 3.11 or newer and the app; an init container "
+            "copies herd-runtime, gunicorn and uvicorn (pure Python) into the pod from the "
+            "operator's runtime image.",
+            enum=("image", "inject"),
+            default="image",
         ),
         "interface": string(
             "`wsgi` (Flask, Django) or `asgi` (FastAPI, Starlette).",

@@ -38,6 +38,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
         prometheus_url=args.prometheus_url,
         prometheus_allowed=tuple(args.prometheus_allow),
         prometheus_credentials=args.prometheus_credentials,
+        runtime_image=args.runtime_image,
         allowed_ingress_annotations=tuple(args.allow_ingress_annotation),
         autoscale_interval=args.autoscale_interval,
         canary_interval=args.canary_interval,
@@ -110,7 +111,11 @@ def cmd_render(args: argparse.Namespace) -> int:
         try:
             ws = model.parse(
                 document,
-                Settings(ingress_class=args.ingress_class, prometheus_url=args.prometheus_url),
+                Settings(
+                    ingress_class=args.ingress_class,
+                    prometheus_url=args.prometheus_url,
+                    runtime_image=args.runtime_image,
+                ),
             )
         except model.InvalidSpec as error:
             print(f"herd render: {document['metadata'].get('name')}: {error}", file=sys.stderr)
@@ -194,6 +199,12 @@ def parser(prog: str = "herd") -> argparse.ArgumentParser:
         "HERD_ALLOWED_INGRESS_ANNOTATIONS, comma-separated)",
     )
     run.add_argument(
+        "--runtime-image",
+        default=defaults.runtime_image,
+        help="the image WebServices with runtime: inject copy herd-runtime from "
+        "(env HERD_RUNTIME_IMAGE)",
+    )
+    run.add_argument(
         "--canary-interval",
         type=float,
         default=defaults.canary_interval,
@@ -240,6 +251,7 @@ def parser(prog: str = "herd") -> argparse.ArgumentParser:
     rend.add_argument("-n", "--namespace", default="default")
     rend.add_argument("--ingress-class", default=Settings.from_environment().ingress_class)
     rend.add_argument("--prometheus-url", default=Settings.from_environment().prometheus_url)
+    rend.add_argument("--runtime-image", default=Settings.from_environment().runtime_image)
     rend.set_defaults(func=cmd_render)
     return top
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import kopf
 
-from herd import api, essence, kinds, model, operator_metrics
+from herd import api, essence, kinds, model, operator_metrics, pod_troubles
 from herd import status as herd_status
 from herd.api_errors import ApiError
 from herd.autoscaling import loop as autoscaling
@@ -20,7 +20,13 @@ from herd.drift import forged
 from herd.kinds import Ref
 from herd.kopf_compat import timers_without_finalizers
 from herd.kube import Kube
-from herd.objectmeta import MANAGED_BY, MANAGED_BY_LABEL, OPERATOR_MANAGERS, USER_STATUS_FIELDS
+from herd.objectmeta import (
+    INSTANCE_LABEL,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    OPERATOR_MANAGERS,
+    USER_STATUS_FIELDS,
+)
 from herd.operator_metrics import (
     AUTOSCALE_DECISIONS,
     AUTOSCALE_SECONDS,
@@ -46,6 +52,8 @@ WORKERS = 16
 log = logging.getLogger("herd.handlers")
 COALESCER = Coalescer()
 SIGHTINGS = Sightings()
+#: The trouble reasons (herd.pod_troubles) each troubled pod showed last, by (namespace, pod).
+POD_TROUBLES: dict[tuple[str, str], tuple[str, ...]] = {}
 
 
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
@@ -135,6 +143,23 @@ def child_changed(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo, **_: 
             _reconcile(f"child-{body['kind'].lower()}", memo, *key, child_event=True)
 
 
+def pod_changed(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A pod of a WebService: reconcile it when the pod's troubles change (its init container
+    failed, it was OOM-killed, it crash-loops, or it no longer does), since no change of the
+    Deployment says so. Every other pod event is no news."""
+    key = (body.metadata.namespace, body.metadata.name)
+    was = POD_TROUBLES.pop(key, ())
+    if event.get("type") == "DELETED":
+        return
+    now = tuple(p.reason for p in pod_troubles.problems([dict(body)]))
+    if now:
+        POD_TROUBLES[key] = now
+    owner = body.metadata.labels.get(INSTANCE_LABEL)
+    # The initial listing only remembers: on.resume reconciles every WebService anyway.
+    if now != was and owner and event.get("type") is not None:
+        _reconcile("pod", memo, body.metadata.namespace, owner)
+
+
 def _status_forged(body: kopf.Body, **_: Any) -> bool:
     return bool(forged(dict(body), OPERATOR_MANAGERS, USER_STATUS_FIELDS))
 
@@ -213,6 +238,10 @@ def register(settings: Settings, registry: kopf.OperatorRegistry) -> None:
             id=f"child-{kind.plural}",
             registry=registry,
         )(child_changed)
+    pods = kinds.POD
+    kopf.on.event(
+        pods.group, pods.version, pods.plural, labels=MANAGED, id="pods", registry=registry
+    )(pod_changed)
     timers = (
         ("autoscale", settings.autoscale_interval, _builtin_autoscaling, autoscale),
         ("canary", settings.canary_interval, _canary_wanted, canary_tick),

@@ -59,4 +59,8 @@ CHILDREN: tuple[Kind, ...] = (
     POD_DISRUPTION_BUDGET,
     SCALED_OBJECT,
 )
-BY_KIND: dict[str, Kind] = {k.kind: k for k in (WEBSERVICE, *CHILDREN)}
+#: Read only, never written: the pods of a WebService's Deployments, for why they do not start.
+POD = Kind("Pod", "v1", "pods")
+#: What the operator watches and reads, not owning it.
+OBSERVED: tuple[Kind, ...] = (POD,)
+BY_KIND: dict[str, Kind] = {k.kind: k for k in (WEBSERVICE, *CHILDREN, *OBSERVED)}

@@ -20,7 +20,7 @@ from kubernetes.client.exceptions import ApiException
 
 from herd import kinds
 from herd.api_errors import ApiError
-from herd.kinds import Ref
+from herd.kinds import Kind, Ref
 from herd.objectmeta import RECONCILER_MANAGER
 from herd.operator_metrics import API_REQUESTS
 
@@ -32,6 +32,8 @@ class KubeApi(Protocol):
     tests/support/fake_kube.py keeps objects in memory."""
 
     def get(self, ref: Ref) -> dict[str, Any] | None: ...
+
+    def list(self, kind: Kind, namespace: str, selector: str) -> list[dict[str, Any]]: ...
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -75,10 +77,13 @@ class UserApi(Protocol):
     def list_events(self, namespace: str, name: str) -> list[dict[str, Any]]: ...
 
 
-def _path(ref: Ref, subresource: str | None = None) -> str:
-    kind = kinds.BY_KIND[ref.kind]
+def _collection(kind: Kind, namespace: str) -> str:
     prefix = "/api/v1" if kind.api_version == "v1" else f"/apis/{kind.api_version}"
-    path = f"{prefix}/namespaces/{ref.namespace}/{kind.plural}/{ref.name}"
+    return f"{prefix}/namespaces/{namespace}/{kind.plural}"
+
+
+def _path(ref: Ref, subresource: str | None = None) -> str:
+    path = f"{_collection(kinds.BY_KIND[ref.kind], ref.namespace)}/{ref.name}"
     return f"{path}/{subresource}" if subresource else path
 
 
@@ -156,6 +161,12 @@ class Kube:
             if error.status == 404:
                 return None
             raise
+
+    def list(self, kind: Kind, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """The objects of `kind` in `namespace` that match the label `selector`."""
+        query = [("labelSelector", selector)]
+        found = self._request("GET", _collection(kind, namespace), kind.kind, query=query)
+        return list(found.get("items") or [])
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply as Herd's field manager, taking back fields others changed."""

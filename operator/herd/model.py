@@ -18,6 +18,7 @@ from herd.serving import runtime
 from herd.settings import Settings
 
 Interface = Literal["wsgi", "asgi"]
+RuntimeSource = Literal["image", "inject"]
 Workload = Literal["io", "cpu", "mixed"]
 WorkerClass = Literal["auto", "sync", "gthread", "gevent", "uvicorn"]
 
@@ -139,6 +140,9 @@ class WebService:
     generation: int
     image: str
     app: str
+    runtime: RuntimeSource = _default(api.SPEC, "runtime")
+    #: The operator's runtime image, copied from when `runtime` is `inject` (the admin's choice).
+    runtime_image: str = ""
     interface: Interface = _default(api.SPEC, "interface")
     port: int = _default(api.SPEC, "port")
     metrics_port: int = _default(api.SPEC, "metricsPort")
@@ -236,6 +240,7 @@ POD_FIELDS = (
     "image",
     "imagePullPolicy",
     "app",
+    "runtime",
     "interface",
     "port",
     "metricsPort",
@@ -260,6 +265,7 @@ def _pod_values(spec: dict[str, Any]) -> dict[str, Any]:
     return dict(
         image=spec["image"],
         app=spec["app"],
+        runtime=spec["runtime"],
         interface=spec["interface"],
         port=spec["port"],
         metrics_port=spec["metricsPort"],
@@ -357,6 +363,7 @@ def parse(body: dict[str, Any], defaults: Settings = DEFAULTS) -> WebService:
         uid=meta.get("uid", ""),
         generation=int(meta.get("generation", 0)),
         replicas=spec["replicas"],
+        runtime_image=defaults.runtime_image,
         **_pod_values(spec),
         route=route,
         autoscaling=AutoscalingSpec(

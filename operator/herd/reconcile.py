@@ -10,12 +10,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from herd import desired, essence, held, kinds, model, service_metrics, status
+from herd import desired, essence, held, kinds, model, pod_troubles, service_metrics, status
 from herd.api_errors import ApiError
 from herd.drift import contains, foreign, forged, owns_more, pointer
 from herd.kinds import Ref
 from herd.kube import FIELD_MANAGER, KubeApi
 from herd.objectmeta import (
+    INSTANCE_LABEL,
     MANAGED_BY,
     MANAGED_BY_LABEL,
     OPERATOR_MANAGERS,
@@ -301,6 +302,8 @@ def _converge(
                 return  # deleted meanwhile: nothing left to report on
             raise
         outcome.writes += 1
+    deployments = [live.get(ref) for ref in live if ref.kind == kinds.DEPLOYMENT.kind]
+    problems += _pod_problems(kube, ws, deployments)
     new_status = status.compute(
         ws, want, deployment, problems, previous, rfc3339(now), turn.state, revision
     )
@@ -309,6 +312,24 @@ def _converge(
     outcome.events.extend(_transition_events(previous, new_status))
     _write_status(kube, body, new_status, outcome)
     outcome.report = service_metrics.report(ws, kept.rollout, turn.record, new_status)
+
+
+def _pod_problems(
+    kube: KubeApi, ws: model.WebService, deployments: list[dict[str, Any] | None]
+) -> list[status.Problem]:
+    """Why pods do not start, read only while a Deployment has unavailable pods: a healthy
+    WebService costs no pod listing."""
+    if not any(((d or {}).get("status") or {}).get("unavailableReplicas") for d in deployments):
+        return []
+    selector = f"{INSTANCE_LABEL}={ws.name},{MANAGED_BY_LABEL}={MANAGED_BY}"
+    try:
+        return pod_troubles.problems(kube.list(kinds.POD, ws.namespace, selector))
+    except ApiError as error:
+        if error.status != 403:
+            raise
+        # An older chart's role, without pods: serve on, only without the reasons.
+        log.warning("may not list pods in %s: %s", ws.namespace, error.message)
+        return []
 
 
 def _condition(status_: dict[str, Any], kind: str) -> dict[str, Any]:

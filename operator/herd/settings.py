@@ -21,6 +21,9 @@ class Settings:
     #: Ingress annotations (names or globs) a WebService may set although herd.annotation_policy
     #: calls them risky: the cluster admin's exceptions.
     allowed_ingress_annotations: tuple[str, ...] = ()
+    #: The image `spec.runtime: inject` copies herd-runtime from (apps/runtime/Dockerfile), one
+    #: per Herd release; the chart sets it to its own version's.
+    runtime_image: str = "ghcr.io/herd-dev/herd-runtime:0.1.0"
     #: Seconds between two decisions of the built-in autoscaler (the HPA's sync period).
     autoscale_interval: float = 15.0
     #: Seconds between two ticks of a canary rollout (analysis runs every intervalSeconds).
@@ -38,6 +41,7 @@ class Settings:
                 o for o in os.environ.get("HERD_PROMETHEUS_ALLOWED", "").split(",") if o
             ),
             prometheus_credentials=os.environ.get("HERD_PROMETHEUS_CREDENTIALS", ""),
+            runtime_image=os.environ.get("HERD_RUNTIME_IMAGE", cls.runtime_image),
             allowed_ingress_annotations=tuple(
                 a for a in os.environ.get("HERD_ALLOWED_INGRESS_ANNOTATIONS", "").split(",") if a
             ),

@@ -153,6 +153,18 @@ class FakeKube:
         found = self.objects.get(ref)
         return copy.deepcopy(found) if found is not None else None
 
+    def list(self, kind: kinds.Kind, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """Equality selectors only (`a=b,c=d`), which is all Herd sends."""
+        self._call("list", Ref(kind.kind, namespace, ""))
+        wanted = dict(term.split("=", 1) for term in selector.split(",") if term)
+        return [
+            copy.deepcopy(obj)
+            for ref, obj in self.objects.items()
+            if ref.kind == kind.kind
+            and ref.namespace == namespace
+            and wanted.items() <= (obj["metadata"].get("labels") or {}).items()
+        ]
+
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         ref = Ref.of(obj)
         self._call("apply", ref)

@@ -9,6 +9,7 @@ from herd import kinds
 
 HELPERS = pathlib.Path(__file__).parents[2] / "charts/herd/templates/_helpers.tpl"
 CHILD_VERBS = {"get", "list", "watch", "create", "patch", "delete"}
+OBSERVED_VERBS = {"get", "list", "watch"}
 
 
 def namespaced_rules() -> list[dict]:
@@ -33,9 +34,15 @@ def test_every_child_kind_can_be_watched_applied_and_pruned():
         assert rules.get((kind.group, kind.plural)) == CHILD_VERBS, kind
 
 
+def test_every_observed_kind_can_be_read_and_watched_only():
+    rules = granted()
+    for kind in kinds.OBSERVED:
+        assert rules.get((kind.group, kind.plural)) == OBSERVED_VERBS, kind
+
+
 def test_nothing_is_granted_beyond_the_kinds_herd_uses():
     webservice = kinds.WEBSERVICE
-    known = {(k.group, k.plural) for k in kinds.CHILDREN} | {
+    known = {(k.group, k.plural) for k in (*kinds.CHILDREN, *kinds.OBSERVED)} | {
         (webservice.group, webservice.plural),
         (webservice.group, f"{webservice.plural}/status"),
         (webservice.group, f"{webservice.plural}/scale"),

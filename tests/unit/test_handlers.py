@@ -49,13 +49,16 @@ def test_every_child_kind_is_watched():
     """A child deleted by hand comes back on its own watch event, ScaledObjects included."""
     registry = _registered(Settings())
     watched = {h.id for h in registry._watching.get_all_handlers()}
-    assert watched == {f"child-{kind.plural}" for kind in kinds.CHILDREN} | {"status-forged"}
+    assert watched == {f"child-{kind.plural}" for kind in kinds.CHILDREN} | {
+        "status-forged",
+        "pods",
+    }
 
 
 def test_importing_the_module_registers_everything_for_kopf_run():
     default = kopf.get_default_registry()
     assert {h.id for h in default._spawning.get_all_handlers()} == {"autoscale", "canary", "retry"}
-    assert len(default._watching.get_all_handlers()) == len(kinds.CHILDREN) + 1
+    assert len(default._watching.get_all_handlers()) == len(kinds.CHILDREN) + 2
     assert default._changing.get_all_handlers()
 
 

@@ -42,9 +42,17 @@ def declared(*pyprojects: str) -> set[str]:
             "apps/examples/requirements.txt",
             ("apps/runtime/pyproject.toml", "apps/examples/pyproject.toml"),
         ),
+        ("apps/runtime/inject.lock", ("apps/runtime/pyproject.toml",)),
     ],
 )
 def test_every_declared_dependency_is_pinned_with_hashes(lock, pyprojects):
     locked = pins(REPO / lock)
     assert declared(*pyprojects) <= set(locked), "run make lock"
     assert all(locked.values()), [n for n, hashes in locked.items() if not hashes]
+
+
+@pytest.mark.parametrize("framework", ["flask", "fastapi"])
+def test_the_plain_images_hold_their_framework_and_nothing_of_herds(framework):
+    locked = set(pins(REPO / f"apps/examples/plain-{framework}.lock"))
+    assert framework in locked
+    assert not locked & {"gunicorn", "uvicorn", "prometheus-client", "uvicorn-worker"}

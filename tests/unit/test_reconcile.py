@@ -615,3 +615,60 @@ def test_what_a_user_writes_to_status_besides_the_intent_is_removed():
         for _, reason, message in outcome.events
     )
     assert condition(kube, "Degraded")["status"] == "False"
+
+
+# --- Pods: why they do not start, read only while some are unavailable. ---
+
+
+def _stuck_pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
+    failed = {"exitCode": 1, "reason": "Error", "message": "the image's Python is CPython 3.9.2"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": NS, "labels": labels},
+        "status": {
+            "initContainerStatuses": [
+                {"name": "herd-runtime-check", "state": {"terminated": failed}}
+            ]
+        },
+    }
+
+
+def _unavailable(deployment: dict[str, Any]) -> None:
+    deployment["status"] = {"replicas": 1, "unavailableReplicas": 1}
+
+
+def test_a_pod_that_cannot_start_degrades_the_webservice_with_its_reason():
+    kube = FakeKube()
+    kube.put(webservice(runtime="inject"))
+    run(kube)
+    labels = kube.objects[DEPLOYMENT]["spec"]["template"]["metadata"]["labels"]
+    kube.put(_stuck_pod("web-abc", labels))
+    kube.put(_stuck_pod("other-abc", {**labels, "app.kubernetes.io/instance": "other"}))
+    kube.edit(DEPLOYMENT, _unavailable)
+
+    outcome = run(kube)
+
+    degraded = condition(kube, "Degraded")
+    assert degraded["status"] == "True" and degraded["reason"] == "RuntimeIncompatible"
+    assert "CPython 3.9.2" in degraded["message"] and "(web-abc)" in degraded["message"]
+    assert "other-abc" not in degraded["message"]
+    assert "RuntimeIncompatible" in reasons(outcome)
+
+
+def test_pods_are_not_listed_while_every_pod_is_available():
+    kube = served()
+    run(kube)
+    assert kube.count("list") == 0
+
+
+def test_an_operator_that_may_not_list_pods_serves_on_without_the_reasons():
+    kube = FakeKube()
+    kube.put(webservice())
+    run(kube)
+    kube.edit(DEPLOYMENT, _unavailable)
+    kube.fail("list", "Pod", ApiError(403, "Forbidden", "pods is forbidden"))
+
+    run(kube)
+
+    assert condition(kube, "Degraded")["status"] == "False"

@@ -277,3 +277,63 @@ def test_a_version_has_the_same_revision_on_either_track():
     assert canary_deployment["spec"]["template"]["metadata"]["labels"][REVISION_LABEL] == (
         desired(tracks.canary).revision
     )
+
+
+def injected(**spec):
+    return parse(
+        {
+            "metadata": {"name": "shop", "namespace": "ns", "uid": "u1", "generation": 1},
+            "spec": {"image": "shop:1", "app": "shop.main:app", "runtime": "inject", **spec},
+        },
+        Settings(runtime_image="registry.example/herd-runtime:9"),
+    )
+
+
+def pod(state):
+    return by_kind(state)["Deployment"]["spec"]["template"]["spec"]
+
+
+def test_an_image_with_the_runtime_gets_no_init_containers():
+    assert "initContainers" not in pod(desired(ws()))
+    assert container(desired(ws()))["command"] == ["herd-serve"]
+
+
+def test_an_injected_runtime_is_copied_checked_and_mounted_read_only():
+    spec = pod(desired(injected(resources={"limits": {"cpu": "1", "memory": "512Mi"}})))
+    copy, check = spec["initContainers"]
+    assert copy["image"] == "registry.example/herd-runtime:9"
+    assert copy["command"] == ["cp", "-R", "/opt/herd-runtime/lib/.", "/herd/runtime/"]
+    assert check["image"] == "shop:1"
+    assert check["command"] == ["python3", "/herd/runtime/herd_runtime/check_python.py"]
+    assert check["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    app = spec["containers"][0]
+    assert app["command"] == ["python3", "-m", "herd_runtime"]
+    assert app["args"][0] == "gunicorn"
+    assert {"name": "herd-runtime", "mountPath": "/herd/runtime", "readOnly": True} in app[
+        "volumeMounts"
+    ]
+    assert {"name": "herd-runtime", "emptyDir": {"sizeLimit": "64Mi"}} in spec["volumes"]
+    for init in (copy, check):
+        # No more than the app asks for, and as restricted as the app.
+        assert init["resources"] == app["resources"]
+        assert init["securityContext"] == app["securityContext"]
+        assert init["securityContext"] is not app["securityContext"]
+        assert init["volumeMounts"] == [{"name": "herd-runtime", "mountPath": "/herd/runtime"}]
+
+
+@pytest.mark.parametrize(
+    ("env", "pythonpath"),
+    [
+        ([], "/herd/runtime"),
+        ([{"name": "PYTHONPATH", "value": "/app/src"}], "/herd/runtime:/app/src"),
+    ],
+)
+def test_the_injected_runtime_goes_first_on_the_users_pythonpath(env, pythonpath):
+    rendered = container(desired(injected(env=[*env, {"name": "DB", "value": "x"}])))["env"]
+    assert [e["value"] for e in rendered if e["name"] == "PYTHONPATH"] == [pythonpath]
+    assert rendered[-1] == {"name": "DB", "value": "x"}
+
+
+def test_switching_to_an_injected_runtime_is_a_new_revision():
+    labels = lambda s: by_kind(desired(s))["Deployment"]["spec"]["template"]["metadata"]  # noqa: E731
+    assert labels(ws())["labels"][REVISION_LABEL] != labels(injected())["labels"][REVISION_LABEL]

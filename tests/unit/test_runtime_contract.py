@@ -3,11 +3,15 @@ is told (command, environment, ports) and what Prometheus is asked for (metric n
 
 import importlib
 import importlib.metadata
+import pathlib
+import tomllib
 
 from herd import api, desired, model
 from herd.metric_sources import SOURCES, Target
 from herd.serving import runtime
-from herd_runtime import http_metrics, settings
+from herd_runtime import check_python, http_metrics, settings
+
+RUNTIME = pathlib.Path(__file__).parents[2] / "apps/runtime"
 
 
 def rendered_container() -> dict:
@@ -48,3 +52,19 @@ def test_the_app_source_queries_the_metrics_the_runtime_exports():
     app, target = SOURCES["app"], Target("ns", "web")
     assert runtime.REQUESTS_METRIC in app.requests_per_minute(target)
     assert f"{runtime.DURATION_METRIC}_bucket" in app.p99_latency_seconds(target)
+
+
+def test_the_injected_runtime_starts_the_module_the_package_has():
+    body = {"metadata": {"name": "web", "namespace": "ns"}, "spec": {"image": "i", "app": "a:b"}}
+    body["spec"]["runtime"] = "inject"
+    pod = desired.desired(model.parse(body)).objects[0]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["command"] == [runtime.PYTHON, "-m", runtime.SERVE_MODULE]
+    assert (RUNTIME / "src" / runtime.SERVE_MODULE / "__main__.py").is_file()
+    check = pod["initContainers"][1]["command"][1]
+    assert check == f"{runtime.INJECT_DIR}/{check_python.__name__.replace('.', '/')}.py"
+
+
+def test_one_minimum_python_for_the_package_its_check_and_the_operator():
+    project = tomllib.loads((RUNTIME / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"] == f">={runtime.MINIMUM_PYTHON}"
+    assert tuple(int(p) for p in runtime.MINIMUM_PYTHON.split(".")) == check_python.MINIMUM

@@ -56,6 +56,9 @@ per kind of operator/herd/kinds.py; tests/unit/test_chart_rbac.py holds them equ
   resources: [scaledobjects]
   verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch]
+- apiGroups: [""]
   resources: [events]
   verbs: [create]
 {{- end -}}

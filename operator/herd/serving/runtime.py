@@ -9,6 +9,18 @@ from __future__ import annotations
 SERVE_COMMAND = "herd-serve"
 GUNICORN_CONFIG_MODULE = "herd_runtime.gunicorn_config"
 
+#: An injected runtime (spec.runtime: inject): the app image's Python runs the package, since
+#: the image has no herd-serve script; the runtime image holds the packages at
+#: INJECTED_LIBRARY (apps/runtime/Dockerfile), copied into the pod at INJECT_DIR.
+PYTHON = "python3"
+SERVE_MODULE = "herd_runtime"
+INJECTED_LIBRARY = "/opt/herd-runtime/lib"
+INJECT_DIR = "/herd/runtime"
+#: The oldest Python herd-runtime runs on (its requires-python).
+MINIMUM_PYTHON = "3.11"
+#: The script, inside the copied package, that checks the image's Python can run it.
+CHECK_SCRIPT = f"{INJECT_DIR}/herd_runtime/check_python.py"
+
 METRICS_PORT_ENV = "HERD_METRICS_PORT"
 HEALTH_PATH_ENV = "HERD_HEALTH_PATH"
 #: Where gunicorn's worker processes share metric files (prometheus_client's multiprocess mode).

@@ -10,6 +10,13 @@ from herd.serving import runtime
 from herd.serving.tuning import PRE_STOP_SLEEP_SECONDS, ServerConfig
 
 CONTAINER = "app"
+#: The init containers of an injected runtime: the copy from the runtime image, then the app
+#: image's Python checking it can run the copy (herd_runtime.check_python).
+INJECT_CONTAINER = "herd-runtime"
+CHECK_CONTAINER = "herd-runtime-check"
+RUNTIME_VOLUME = "herd-runtime"
+#: The copied packages take about 6 MB; on disk, not memory.
+RUNTIME_SIZE = "64Mi"
 TMP_DIR = "/tmp"
 #: UID/GID of the app user in Herd's images; any non-root UID works for images that allow it.
 APP_UID = 10001
@@ -66,14 +73,60 @@ def server_args(ws: WebService, config: ServerConfig) -> list[str]:
 
 def _env(ws: WebService, config: ServerConfig) -> list[dict[str, Any]]:
     """Herd's variables for herd-runtime, then the user's (whose names never collide: the
-    schema reserves Herd's)."""
-    return [
+    schema reserves Herd's). An injected runtime goes first on the user's PYTHONPATH."""
+    herds = [
         {"name": runtime.WORKERS_ENV, "value": str(config.workers)},
         {"name": runtime.MULTIPROC_DIR_ENV, "value": runtime.MULTIPROC_DIR},
         {"name": runtime.METRICS_PORT_ENV, "value": str(ws.metrics_port)},
         {"name": runtime.HEALTH_PATH_ENV, "value": ws.health_path},
-        *(dict(e) for e in ws.env),
     ]
+    users = [dict(e) for e in ws.env]
+    if ws.runtime == "inject":
+        theirs = next((e for e in users if e["name"] == "PYTHONPATH"), None)
+        path = runtime.INJECT_DIR
+        if theirs is not None:
+            users.remove(theirs)
+            path = f"{path}:{theirs.get('value', '')}"
+        herds.append({"name": "PYTHONPATH", "value": path})
+    return [*herds, *users]
+
+
+def _restricted() -> dict[str, Any]:
+    """A container's securityContext under the restricted Pod Security Standard."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def _injecting(ws: WebService, resources: dict[str, Any]) -> list[dict[str, Any]]:
+    """The init containers that put herd-runtime into a pod whose image lacks it. They take
+    the app container's resources, so the pod asks for no more than without them."""
+    mount = {"name": RUNTIME_VOLUME, "mountPath": runtime.INJECT_DIR}
+    copy = {
+        "name": INJECT_CONTAINER,
+        "image": ws.runtime_image,
+        "command": ["cp", "-R", f"{runtime.INJECTED_LIBRARY}/.", f"{runtime.INJECT_DIR}/"],
+        "securityContext": _restricted(),
+        "volumeMounts": [mount],
+    }
+    check = {
+        "name": CHECK_CONTAINER,
+        "image": ws.image,
+        "command": [runtime.PYTHON, runtime.CHECK_SCRIPT],
+        # A Python too old to run the check at all still leaves its words for the operator.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": _restricted(),
+        "volumeMounts": [mount],
+    }
+    if ws.image_pull_policy:
+        check["imagePullPolicy"] = ws.image_pull_policy
+    for container in (copy, check):
+        if resources:
+            container["resources"] = {kind: dict(v) for kind, v in resources.items()}
+    return [copy, check]
 
 
 def _probe(ws: WebService, period: int, failures: int, timeout: int = 2) -> dict[str, Any]:
@@ -95,10 +148,13 @@ def _resources(ws: WebService) -> dict[str, Any]:
 
 
 def pod_template(ws: WebService, config: ServerConfig, track: str = "stable") -> dict[str, Any]:
+    injected = ws.runtime == "inject"
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": ws.image,
-        "command": [runtime.SERVE_COMMAND],
+        "command": [runtime.PYTHON, "-m", runtime.SERVE_MODULE]
+        if injected
+        else [runtime.SERVE_COMMAND],
         "args": server_args(ws, config),
         "env": _env(ws, config),
         "ports": [
@@ -110,22 +166,28 @@ def pod_template(ws: WebService, config: ServerConfig, track: str = "stable") ->
         # Up to two minutes to import the app before liveness applies.
         "startupProbe": _probe(ws, period=2, failures=60),
         "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SLEEP_SECONDS}}},
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": _restricted(),
         "volumeMounts": [
             {"name": "tmp", "mountPath": TMP_DIR},
             {"name": "metrics", "mountPath": runtime.MULTIPROC_DIR},
         ],
     }
+    volumes: list[dict[str, Any]] = [
+        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": TMP_SIZE}},
+        {"name": "metrics", "emptyDir": {"medium": "Memory", "sizeLimit": METRICS_SIZE}},
+    ]
     if ws.image_pull_policy:
         container["imagePullPolicy"] = ws.image_pull_policy
     resources = _resources(ws)
     if resources:
         container["resources"] = resources
+    pod: dict[str, Any] = {}
+    if injected:
+        pod["initContainers"] = _injecting(ws, resources)
+        container["volumeMounts"].append(
+            {"name": RUNTIME_VOLUME, "mountPath": runtime.INJECT_DIR, "readOnly": True}
+        )
+        volumes.append({"name": RUNTIME_VOLUME, "emptyDir": {"sizeLimit": RUNTIME_SIZE}})
     return {
         "metadata": {
             "labels": objectmeta.labels(ws, track),
@@ -136,6 +198,7 @@ def pod_template(ws: WebService, config: ServerConfig, track: str = "stable") ->
             },
         },
         "spec": {
+            **pod,
             "containers": [container],
             "terminationGracePeriodSeconds": config.termination_grace_period_seconds,
             "enableServiceLinks": False,
@@ -147,10 +210,7 @@ def pod_template(ws: WebService, config: ServerConfig, track: str = "stable") ->
                 "fsGroup": APP_UID,
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
-            "volumes": [
-                {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": TMP_SIZE}},
-                {"name": "metrics", "emptyDir": {"medium": "Memory", "sizeLimit": METRICS_SIZE}},
-            ],
+            "volumes": volumes,
             "topologySpreadConstraints": [
                 {
                     "maxSkew": 1,

@@ -11,9 +11,7 @@ metrics) into one line on stderr and a non-zero exit.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-from pathlib import Path
 
 from herd_runtime import gunicorn_command, multiproc, uvicorn_command
 from herd_runtime.errors import StartupError
@@ -43,19 +41,10 @@ def _serve(args: list[str]) -> None:
         uvicorn_command.run(server_args, settings)
         return
     multiprocess_dir = gunicorn_command.check(server_args, settings)
-    executable = _executable("gunicorn")
     # After the check: importing the app may have created metric files in this process.
     multiproc.reset_directory(multiprocess_dir)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(executable, ["gunicorn", *server_args])
-
-
-def _executable(name: str) -> str:
-    """The script installed next to this interpreter (the gunicorn that was checked against),
-    else the first on PATH."""
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.is_file() else shutil.which(name)
-    if found is None:
-        raise StartupError(f"{name} is not installed next to {sys.executable} nor on PATH")
-    return found
+    # This interpreter's gunicorn, the one checked against: an injected runtime has no
+    # gunicorn script on PATH, only the package on PYTHONPATH.
+    os.execv(sys.executable, [sys.executable, "-m", "gunicorn", *server_args])
