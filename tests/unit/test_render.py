@@ -337,3 +337,11 @@ def test_the_injected_runtime_goes_first_on_the_users_pythonpath(env, pythonpath
 def test_switching_to_an_injected_runtime_is_a_new_revision():
     labels = lambda s: by_kind(desired(s))["Deployment"]["spec"]["template"]["metadata"]  # noqa: E731
     assert labels(ws())["labels"][REVISION_LABEL] != labels(injected())["labels"][REVISION_LABEL]
+
+
+def test_an_injected_pod_renders_without_yaml_aliases():
+    """`herd render` prints a dict shared by two containers as an anchor and an alias."""
+    import yaml
+
+    text = yaml.safe_dump_all(desired(injected()).objects)
+    assert "&id" not in text and "*id" not in text

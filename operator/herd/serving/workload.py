@@ -104,13 +104,16 @@ def _restricted() -> dict[str, Any]:
 def _injecting(ws: WebService, resources: dict[str, Any]) -> list[dict[str, Any]]:
     """The init containers that put herd-runtime into a pod whose image lacks it. They take
     the app container's resources, so the pod asks for no more than without them."""
-    mount = {"name": RUNTIME_VOLUME, "mountPath": runtime.INJECT_DIR}
+
+    def mount() -> dict[str, Any]:  # one each: `herd render` prints shared dicts as YAML aliases
+        return {"name": RUNTIME_VOLUME, "mountPath": runtime.INJECT_DIR}
+
     copy = {
         "name": INJECT_CONTAINER,
         "image": ws.runtime_image,
         "command": ["cp", "-R", f"{runtime.INJECTED_LIBRARY}/.", f"{runtime.INJECT_DIR}/"],
         "securityContext": _restricted(),
-        "volumeMounts": [mount],
+        "volumeMounts": [mount()],
     }
     check = {
         "name": CHECK_CONTAINER,
@@ -119,7 +122,7 @@ def _injecting(ws: WebService, resources: dict[str, Any]) -> list[dict[str, Any]
         # A Python too old to run the check at all still leaves its words for the operator.
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": _restricted(),
-        "volumeMounts": [mount],
+        "volumeMounts": [mount()],
     }
     if ws.image_pull_policy:
         check["imagePullPolicy"] = ws.image_pull_policy
