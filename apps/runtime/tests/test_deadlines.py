@@ -184,6 +184,10 @@ def test_a_spinning_wsgi_request_gets_a_504_and_is_interrupted() -> None:
     assert seen[0] == "504 Gateway Timeout"
     assert not [s for s in seen if s.startswith("leaked")], seen
     assert INTERRUPTED == ["/spin"]
+    # The monitor thread counts the request after the 504 is on the wire.
+    deadline = time.monotonic() + 2
+    while timeouts_counted("/spin", "504") == before and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert timeouts_counted("/spin", "504") == before + 1
 
 
