@@ -30,6 +30,20 @@ def _config(targets: Sequence[tuple[int, dict[str, str]]]) -> dict:
     }
 
 
+def query(base_url: str, promql: str, at: float | None = None) -> list[dict]:
+    """The instant query's result from the Prometheus at `base_url`, now or `at` (Unix
+    seconds); a refused query raises with Prometheus's reason (a parse error, say), not a bare
+    HTTP 400."""
+    params = {"query": promql, **({"time": str(at)} if at is not None else {})}
+    url = f"{base_url}/api/v1/query?{urllib.parse.urlencode(params)}"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.load(response)["data"]["result"]
+    except urllib.error.HTTPError as error:
+        reason = json.load(error).get("error", "")
+        raise AssertionError(f"Prometheus refused {promql}: {reason}") from error
+
+
 class Prometheus:
     def __init__(self, workdir: Path, port: int):
         self.workdir = workdir
@@ -71,16 +85,7 @@ class Prometheus:
         raise AssertionError(f"Prometheus did not become ready:\n{self.log()}")
 
     def query(self, promql: str, at: float | None = None) -> list[dict]:
-        """The instant query's result, now or `at` (Unix seconds); a refused query raises
-        with Prometheus's reason (a parse error, say), not a bare HTTP 400."""
-        params = {"query": promql, **({"time": str(at)} if at is not None else {})}
-        url = f"{self.url}/api/v1/query?{urllib.parse.urlencode(params)}"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return json.load(response)["data"]["result"]
-        except urllib.error.HTTPError as error:
-            reason = json.load(error).get("error", "")
-            raise AssertionError(f"Prometheus refused {promql}: {reason}") from error
+        return query(self.url, promql, at)
 
     def log(self) -> str:
         return (self.workdir / "prometheus.log").read_text()[-3000:]

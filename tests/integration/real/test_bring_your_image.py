@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.parse
-import urllib.request
 
 import pytest
 
 from bench.harness import cluster as local
+from bench.harness import prometheus
 from bench.harness.cluster import eventually
 from tests.integration.real.test_traffic import pods_on_the_real_node, wait_ready
 from tests.integration.real.workloads import host, webservice
@@ -32,10 +31,9 @@ def injected(namespace: str, image: str, app: str = "herd_examples.flask_app:app
 
 
 def prometheus_value(promql: str) -> float | None:
+    """The first value the cluster's Prometheus answers `promql` with, if any."""
     url = (local.STATE / "prometheus-url").read_text().strip()
-    query = urllib.parse.urlencode({"query": promql})
-    with urllib.request.urlopen(f"{url}/api/v1/query?{query}", timeout=10) as response:
-        result = json.load(response)["data"]["result"]
+    result = prometheus.query(url, promql)
     return float(result[0]["value"][1]) if result else None
 
 
