@@ -2,37 +2,37 @@
 # The images' hashed lock files: requirements.lock (the operator, from pyproject.toml) and
 # apps/examples/requirements.txt (herd-runtime and the examples, from their pinned list), for
 # CPython 3.11 on Linux, the images' Python; apps/runtime/inject.lock (what the runtime image
-# copies into pods, for every Python and platform: pure Python only). The Dockerfiles install
-# them with --require-hashes.
+# copies into pods, for every Python and platform: pure Python only); apps/examples/plain-*.lock
+# (the examples without anything of Herd's). The Dockerfiles install them with --require-hashes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 uv=.venv/bin/uv
-target=(--generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header -q)
+linux=(--python-version 3.11 --python-platform x86_64-manylinux_2_28)
 header() { sed -n '/^#/!q;p' "$1"; }
 
-{ header requirements.lock; "$uv" pip compile pyproject.toml "${target[@]}"; } > requirements.lock.new
+{
+  header requirements.lock
+  "$uv" pip compile pyproject.toml --generate-hashes --no-header -q "${linux[@]}"
+} > requirements.lock.new
 mv requirements.lock.new requirements.lock
 
 examples=apps/examples/requirements.txt
-# Both pyprojects' dependencies (herd-runtime itself is installed from source), resolved within
-# the versions pinned now: a version moves only when a pyproject asks for it.
-python3 -c '
-import tomllib
-for path in ("apps/runtime/pyproject.toml", "apps/examples/pyproject.toml"):
+
+# dependencies PYPROJECT...: what the pyprojects depend on, but Herd's own packages (installed
+# from source).
+dependencies() {
+  python3 -c '
+import sys, tomllib
+for path in sys.argv[1:]:
     for dependency in tomllib.load(open(path, "rb"))["project"]["dependencies"]:
         if not dependency.startswith("herd-"):
             print(dependency)
-' > "$examples.in"
-grep -E '^[a-z]' "$examples" | sed 's/ \\$//' > "$examples.pins"
-{
-  header "$examples"
-  "$uv" pip compile "$examples.in" --constraint "$examples.pins" --no-annotate "${target[@]}"
-} > "$examples.new"
-rm "$examples.in" "$examples.pins"
-mv "$examples.new" "$examples"
+' "$@"
+}
 
 # within_pins LOCK [uv options]: the requirements on stdin resolved into LOCK (its header kept),
-# within the examples' pinned versions: one version of each package across the images.
+# within the versions the examples' lock pins now: a version moves only when a pyproject asks
+# for it, and each package has one version across the images.
 within_pins() {
   local lock=$1
   shift
@@ -47,16 +47,14 @@ within_pins() {
   mv "$lock.new" "$lock"
 }
 
+dependencies apps/runtime/pyproject.toml apps/examples/pyproject.toml |
+  within_pins "$examples" "${linux[@]}"
 # The runtime image's set: herd-runtime's own dependencies, for any platform (markers kept)
 # from 3.11 up, since the pod's Python is the app image's.
-python3 -c '
-import tomllib
-for dependency in tomllib.load(open("apps/runtime/pyproject.toml", "rb"))["project"]["dependencies"]:
-    print(dependency)
-' | within_pins apps/runtime/inject.lock --universal --python-version 3.11
+dependencies apps/runtime/pyproject.toml |
+  within_pins apps/runtime/inject.lock --universal --python-version 3.11
 # The plain example images (apps/examples/Dockerfile.plain): a framework and nothing of Herd's.
 for framework in flask fastapi; do
-  grep -E "^ *\"$framework[><=]" apps/examples/pyproject.toml | sed -E 's/^ *"([^"]+)",?/\1/' |
-    within_pins "apps/examples/plain-$framework.lock" --python-version 3.11 \
-      --python-platform x86_64-manylinux_2_28
+  dependencies apps/examples/pyproject.toml | grep -E "^$framework[><=]" |
+    within_pins "apps/examples/plain-$framework.lock" "${linux[@]}"
 done
