@@ -262,6 +262,9 @@ def _pod_values(spec: dict[str, Any]) -> dict[str, Any]:
     """The WebService fields that POD_FIELDS shape, from a defaulted spec."""
     server = spec["server"]
     resources = spec.get("resources") or {}
+    env = _env(spec.get("env") or ())
+    if spec["runtime"] == "inject":
+        _check_pythonpath(env)
     return dict(
         image=spec["image"],
         app=spec["app"],
@@ -270,7 +273,7 @@ def _pod_values(spec: dict[str, Any]) -> dict[str, Any]:
         port=spec["port"],
         metrics_port=spec["metricsPort"],
         image_pull_policy=spec.get("imagePullPolicy"),
-        env=_env(spec.get("env") or ()),
+        env=env,
         resources=Resources(
             _quantities(resources.get("requests")), _quantities(resources.get("limits"))
         ),
@@ -295,6 +298,17 @@ def _env(items: Any) -> tuple[dict[str, Any], ...]:
         if name.startswith(runtime.RESERVED_ENV_PREFIX) or name in runtime.RESERVED_ENV:
             raise InvalidSpec(f"env {name}: {api.ENV_VAR.rules[0].message}")
     return tuple(items)
+
+
+def _check_pythonpath(env: tuple[dict[str, Any], ...]) -> None:
+    """An injected runtime goes in front of the user's PYTHONPATH, which therefore needs a
+    value to put it in front of: one from a ConfigMap or Secret would be lost."""
+    for item in env:
+        if item["name"] == "PYTHONPATH" and "value" not in item:
+            raise InvalidSpec(
+                "env PYTHONPATH: runtime inject puts herd-runtime first on it, so it needs a "
+                "value, not valueFrom"
+            )
 
 
 def _route(raw: dict[str, Any] | None, defaults: Settings) -> Route | None:

@@ -334,6 +334,13 @@ def test_the_injected_runtime_goes_first_on_the_users_pythonpath(env, pythonpath
     assert rendered[-1] == {"name": "DB", "value": "x"}
 
 
+def test_an_injected_runtime_refuses_a_pythonpath_it_could_not_extend():
+    pythonpath = {"name": "PYTHONPATH", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}
+    with pytest.raises(InvalidSpec, match="env PYTHONPATH: runtime inject .* not valueFrom"):
+        injected(env=[pythonpath])
+    ws(env=[pythonpath])  # without injection it is the user's to set as they like
+
+
 def test_switching_to_an_injected_runtime_is_a_new_revision():
     labels = lambda s: by_kind(desired(s))["Deployment"]["spec"]["template"]["metadata"]  # noqa: E731
     assert labels(ws())["labels"][REVISION_LABEL] != labels(injected())["labels"][REVISION_LABEL]

@@ -86,7 +86,7 @@ def _env(ws: WebService, config: ServerConfig) -> list[dict[str, Any]]:
         path = runtime.INJECT_DIR
         if theirs is not None:
             users.remove(theirs)
-            path = f"{path}:{theirs.get('value', '')}"
+            path = f"{path}:{theirs['value']}"  # a value: herd.model refuses valueFrom
         herds.append({"name": "PYTHONPATH", "value": path})
     return [*herds, *users]
 
