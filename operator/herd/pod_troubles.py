@@ -23,6 +23,14 @@ from herd.status import Problem
 PULL_FAILURES = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName"})
 #: How much of a container's own message a condition carries.
 MESSAGE_LIMIT = 300
+#: The reasons, most telling first: the first is the Degraded condition's reason.
+_ORDER = (
+    "RuntimeIncompatible",
+    "RuntimeImageUnavailable",
+    "ImagePullFailed",
+    "OOMKilled",
+    "CrashLoopBackOff",
+)
 
 
 def problems(pods: Iterable[dict[str, Any]]) -> list[Problem]:
@@ -32,15 +40,6 @@ def problems(pods: Iterable[dict[str, Any]]) -> list[Problem]:
         for problem in _pod_problems(pod):
             found.setdefault(problem.reason, problem)
     return sorted(found.values(), key=lambda p: _ORDER.index(p.reason))
-
-
-_ORDER = (
-    "RuntimeIncompatible",
-    "RuntimeImageUnavailable",
-    "ImagePullFailed",
-    "OOMKilled",
-    "CrashLoopBackOff",
-)
 
 
 def _pod_problems(pod: dict[str, Any]) -> Iterator[Problem]:

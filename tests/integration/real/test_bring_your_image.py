@@ -100,15 +100,14 @@ def test_an_image_that_cannot_run_the_runtime_is_degraded_naming_its_python(
     seen: dict[str, float] = {}
 
     def check_failed() -> bool:
-        pods = kubectl.items("pods", "app.kubernetes.io/instance=web")
-        statuses = [s for p in pods for s in p["status"].get("initContainerStatuses", [])]
-        return any(
-            s["name"] == "herd-runtime-check"
-            and ((s["state"].get("terminated") or s["lastState"].get("terminated")) or {}).get(
-                "exitCode"
-            )
-            for s in statuses
-        )
+        for pod in kubectl.items("pods", "app.kubernetes.io/instance=web"):
+            for init in pod["status"].get("initContainerStatuses", []):
+                runs = (init["state"], init.get("lastState", {}))
+                if init["name"] == "herd-runtime-check" and any(
+                    run.get("terminated", {}).get("exitCode") for run in runs
+                ):
+                    return True
+        return False
 
     def degraded() -> dict | None:
         if "failed" not in seen and check_failed():
