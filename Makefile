@@ -42,7 +42,8 @@ lint: $(VENV_STAMP) ## ruff, the import contracts (pyproject.toml), hadolint ove
 	$(VENV)/bin/ruff check operator tests bench apps
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/ruff format --check operator tests bench apps
-	$(VENV)/bin/hadolint Dockerfile apps/examples/Dockerfile
+	$(VENV)/bin/hadolint Dockerfile apps/examples/Dockerfile apps/examples/Dockerfile.plain \
+	  apps/runtime/Dockerfile
 
 .PHONY: test-unit
 test-unit: $(VENV_STAMP) ## the fast tier: pure tests, no cluster
