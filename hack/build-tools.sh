@@ -243,6 +243,8 @@ crds keda github.com/kedacore/keda/v2 "$KEDA_VERSION" config/crd/bases/keda.sh_s
 # The whole standard channel: Traefik's Gateway API provider lists GRPCRoutes, ReferenceGrants...
 crds gateway-api-standard sigs.k8s.io/gateway-api "$GATEWAY_API_VERSION" \
   'config/crd/standard/gateway.networking.k8s.io_*.yaml'
+crds prometheus-operator github.com/prometheus-operator/prometheus-operator \
+  "$PROMETHEUS_OPERATOR_VERSION" example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml
 
 rm -rf "$bin" && mkdir -p "$bin"
 for f in "$(tool_dir kubernetes "$KUBERNETES_VERSION")"/* "$(tool_dir etcd "$ETCD_VERSION")/etcd" \
@@ -252,7 +254,8 @@ for f in "$(tool_dir kubernetes "$KUBERNETES_VERSION")"/* "$(tool_dir etcd "$ETC
          "$(tool_dir traefik "$TRAEFIK_VERSION")/traefik" "$(tool_dir registry "$REGISTRY_VERSION")/registry" \
          "$(tool_dir prometheus "$PROMETHEUS_VERSION")/prometheus" \
          "$(tool_dir keda "$KEDA_VERSION")/keda-crds.yaml" \
-         "$(tool_dir gateway-api-standard "$GATEWAY_API_VERSION")/gateway-api-standard-crds.yaml"; do
+         "$(tool_dir gateway-api-standard "$GATEWAY_API_VERSION")/gateway-api-standard-crds.yaml" \
+         "$(tool_dir prometheus-operator "$PROMETHEUS_OPERATOR_VERSION")/prometheus-operator-crds.yaml"; do
   ln -s "$f" "$bin/"
 done
 touch "$bin/.complete"
