@@ -96,7 +96,12 @@ def test_the_webservice_page_shows_steps_analyses_autoscaler_conditions_and_even
     expect(steps.nth(3)).to_have_class("pending")
     expect(page.locator("#analyses tbody tr")).to_have_count(1)
     expect(page.locator("#analyses tbody tr").first).to_contain_text("0.40% (max 1.00%)")
-    expect(page.locator("svg.chart polyline")).to_have_count(1)
+    expect(page.locator("svg.chart polyline.weight")).to_have_count(1)
+    charts = page.locator("#prometheus-charts svg.chart")
+    expect(charts).to_have_count(2)  # error rate, p99 latency: each with both tracks
+    for i in range(2):
+        expect(charts.nth(i).locator("polyline.track-canary")).to_have_count(1)
+        expect(charts.nth(i).locator("polyline.track-stable")).to_have_count(1)
     expect(page.get_by_text("1200 rpm over 3 replicas")).to_be_visible()
     expect(page.locator("#events tbody tr").first).to_contain_text("AnalysisFailed")
     expect(page.get_by_role("button", name="Promote", exact=True)).to_be_enabled()
@@ -130,7 +135,7 @@ def test_promote_writes_the_intent_and_the_page_follows_the_rollout(
     expect(page.locator('dd[data-field="weight"]')).to_have_text("50%")
     expect(page.locator("ol.timeline li").nth(3)).to_have_class("current")
     expect(page.locator('dd[data-field="last-request"]')).to_contain_text(": done")
-    points = page.locator("svg.chart polyline").get_attribute("points")
+    points = page.locator("svg.chart polyline.weight").get_attribute("points")
     assert len(points.split()) == 4, points  # two weights, each held until the next
     assert page.evaluate("window.notReloaded") is True
     screenshot(page, "webservice-promoted")
