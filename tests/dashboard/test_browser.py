@@ -5,12 +5,14 @@ refusals. A screenshot of each page is saved under the test's tmp_path and must 
 from __future__ import annotations
 
 import re
+import time
 
 from playwright.sync_api import expect
 
 from herd import kinds
 from herd.api_errors import ApiError
 from herd.kinds import Ref
+from herd.timestamps import rfc3339
 from tests.dashboard.conftest import REQUESTER, serving
 from tests.support.webservices import event, paused, webservice
 
@@ -37,7 +39,7 @@ def test_the_list_shows_the_namespaces_webservices_and_follows_the_watch(
     expect(web.locator('td[data-field="verdict"]')).to_have_text("pass")
     expect(page.locator('tr[data-key="shop/api"] td[data-field="phase"]')).to_have_text("-")
     expect(page.locator("th")).not_to_contain_text(["Namespace"])
-    screenshot(page, "list")
+    screenshot(page, "list", doc="dashboard-list", until="#webservices")
 
     page.evaluate("window.notReloaded = true")
     fake.apply_status(
@@ -79,7 +81,8 @@ def test_the_webservice_page_shows_steps_analyses_autoscaler_conditions_and_even
         "currentRPM": 1200.0,
         "recommendations": [{"time": 1_764_000_000, "replicas": 4}],
     }
-    fake.put(webservice("web", canary=paused(), autoscaling=autoscaling))
+    started = rfc3339(time.time() - 1200)
+    fake.put(webservice("web", canary=paused(startTime=started), autoscaling=autoscaling))
     fake.events.append(
         event("web", "RolloutStarted", "canary 9f8e7d6c5b started", "2026-11-21T09:00:00Z")
     )
@@ -109,7 +112,7 @@ def test_the_webservice_page_shows_steps_analyses_autoscaler_conditions_and_even
     expect(page.get_by_role("button", name="Pause")).to_be_disabled()
     expect(page.get_by_text("the rollout is already paused")).to_be_visible()
     expect(page.get_by_role("button", name="Retry")).to_be_disabled()
-    screenshot(page, "webservice")
+    screenshot(page, "webservice", doc="dashboard-webservice", until="#prometheus-charts")
 
 
 def test_promote_writes_the_intent_and_the_page_follows_the_rollout(
