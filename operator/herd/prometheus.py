@@ -1,4 +1,4 @@
-"""The one module that talks to Prometheus: instant queries over its HTTP API.
+"""The one module that talks to Prometheus: instant and range queries over its HTTP API.
 
 Synchronous, like every loop of the operator (see docs/development.md): one urllib3 pool
 manager serves every Prometheus URL a WebService names, with a connection pool per host.

@@ -123,8 +123,9 @@ def milliseconds(value: float) -> str:
 
 #: Each metric's title, how its values read, and its threshold in spec.canary.analysis (in the
 #: metric's unit: the spec's milliseconds made seconds).
-METRICS: dict[Metric, tuple[str, Callable[[float], str], Callable[[dict[str, Any]], float | None]]]
-METRICS = {
+METRICS: dict[
+    Metric, tuple[str, Callable[[float], str], Callable[[dict[str, Any]], float | None]]
+] = {
     "error_rate": ("Error rate", percent, lambda a: a.get("maxErrorRate")),
     "p99_latency": (
         "p99 latency",
