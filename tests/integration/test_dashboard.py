@@ -152,3 +152,19 @@ def test_a_viewer_sees_the_actions_disabled_and_the_api_server_refuses_a_forced_
             'cannot patch resource "webservices/status"'
         )
         assert "intent" not in ns.get("webservice", "web")["status"]
+
+
+def test_the_in_cluster_prometheus_is_read_through_the_api_servers_service_proxy(ns, kube, page):
+    """The chart's default URL, monitoring/prometheus-server, does not resolve here: the
+    admin's dashboard asks the API server's service proxy, and the local Prometheus answers
+    (no series for this WebService: the note says so, not an error)."""
+    create(ns, kube, PAUSED)
+    with dashboard(ns.namespace) as url:
+        page.goto(f"{url}/webservices/{ns.namespace}/web")
+        expect(page.locator("#prometheus-charts")).to_contain_text(
+            "Prometheus at http://prometheus-server.monitoring.svc:80, through the Kubernetes "
+            "API server's service proxy"
+        )
+        expect(page.locator("#prometheus-note")).to_have_text(
+            "Prometheus has no data for either track over this rollout."
+        )
