@@ -88,6 +88,15 @@ bench-reconcile: $(VENV_STAMP) tools ## apply-to-Ready latency, writes per recon
 bench-autoscale: $(VENV_STAMP) tools ## autoscaler reaction to a load step and stability under steady load
 	$(PY) -m bench.autoscale --write docs/benchmarks.md
 
+.PHONY: screenshots
+screenshots: $(VENV_STAMP) ## the dashboard's screenshots in docs/images, from its browser tests (no cluster)
+	HERD_SCREENSHOTS=docs/images $(PY) -m pytest -q -p no:cacheprovider tests/dashboard/test_browser.py \
+	  -k "test_the_list_shows or test_the_webservice_page_shows"
+
+.PHONY: bench-dashboard
+bench-dashboard: $(VENV_STAMP) ## herd dashboard: process start to the first list page (no cluster)
+	$(PY) -m bench.dashboard --write docs/dashboard.md
+
 .PHONY: bench-canary
 bench-canary: $(VENV_STAMP) tools ## canary: image change to first weight, failing canary to rollback
 	$(PY) -m bench.canary --write docs/benchmarks.md

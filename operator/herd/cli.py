@@ -13,8 +13,7 @@ from typing import Any
 
 import yaml
 
-from herd import api, desired, model, validation
-from herd.crd import kopf_peering_crds, webservice_crd
+from herd import api, model
 from herd.rollout import cli as rollout_cli
 from herd.serving import tuning
 from herd.settings import Settings
@@ -69,6 +68,8 @@ def cmd_operator(args: argparse.Namespace) -> int:
 
 
 def cmd_crd(args: argparse.Namespace) -> int:
+    from herd.crd import kopf_peering_crds, webservice_crd
+
     sys.stdout.write(_dump(kopf_peering_crds() if args.peering else [webservice_crd()]))
     return 0
 
@@ -95,6 +96,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    # The CEL rules compile on import (over half a second): only the commands that check load them.
+    from herd import desired, validation
+
     with open(args.file) if args.file != "-" else sys.stdin as stream:
         documents = [d for d in yaml.safe_load_all(stream) if d]
     objects = []

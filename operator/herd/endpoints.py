@@ -8,6 +8,7 @@ carries none.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from herd.settings import Settings
@@ -49,6 +50,32 @@ def same_origin(url: str, other: str) -> bool:
         o_host,
         o_port or _DEFAULT_PORTS.get(o_scheme),
     )
+
+
+@dataclass(frozen=True)
+class ServiceUrl:
+    """An in-cluster Service URL, `scheme://NAME.NAMESPACE.svc[.cluster domain][:port]/path`."""
+
+    scheme: str
+    namespace: str
+    name: str
+    port: int
+    path: str
+
+
+def in_cluster_service(url: str) -> ServiceUrl | None:
+    """The Service an in-cluster URL names; None for any other URL (one a laptop may reach)."""
+    parts = urlsplit(url)
+    labels = (parts.hostname or "").lower().split(".")
+    if len(labels) < 3 or labels[2] != "svc" or not all(labels[:2]):
+        return None
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    if port is None:
+        return None
+    return ServiceUrl(parts.scheme.lower(), labels[1], labels[0], port, parts.path.rstrip("/"))
 
 
 def check(url: str, settings: Settings) -> None:

@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Iterator
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import kubernetes
 import urllib3
@@ -20,6 +21,7 @@ from kubernetes.client.exceptions import ApiException
 
 from herd import kinds
 from herd.api_errors import ApiError
+from herd.endpoints import in_cluster_service, redacted
 from herd.kinds import Kind, Ref
 from herd.objectmeta import RECONCILER_MANAGER
 from herd.operator_metrics import API_REQUESTS
@@ -75,6 +77,8 @@ class UserApi(Protocol):
     ) -> tuple[bool, str]: ...
 
     def list_events(self, namespace: str, name: str) -> list[dict[str, Any]]: ...
+
+    def proxy_get(self, url: str, fields: dict[str, str], timeout: float) -> tuple[int, bytes]: ...
 
 
 def _collection(kind: Kind, namespace: str) -> str:
@@ -366,8 +370,38 @@ class Kube:
             content_type="application/apply-patch+yaml",
         )
 
+    def proxy_get(self, url: str, fields: dict[str, str], timeout: float) -> tuple[int, bytes]:
+        """GET an in-cluster Service URL through the API server's service proxy, as this
+        identity (needs get on services/proxy there): the status and body of its answer,
+        whatever the status. ApiError 0 when no answer came."""
+        API_REQUESTS.labels("GET", "Service").inc()
+        request = self.client.param_serialize(
+            "GET",
+            service_proxy_path(url),
+            query_params=list(fields.items()),
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self.client.call_api(*request, _request_timeout=timeout)
+            response.read()
+        except (OSError, urllib3.exceptions.HTTPError) as error:
+            raise ApiError(0, "Unreachable", type(error).__name__) from error
+        return response.status, response.data or b""
+
 
 CLI_FIELD_MANAGER = "herd-cli"
+
+
+def service_proxy_path(url: str) -> str:
+    """The API server's proxy path for an in-cluster URL: `http://NAME.NS.svc:PORT/a/b` is
+    `/api/v1/namespaces/NS/services/NAME:PORT/proxy/a/b` (`https:NAME:PORT` for https)."""
+    service = in_cluster_service(url)
+    if service is None:
+        raise ValueError(f"{redacted(url)} names no in-cluster Service (NAME.NAMESPACE.svc)")
+    scheme = "https:" if service.scheme == "https" else ""
+    where = f"{quote(service.namespace, safe='')}/services/{scheme}{service.name}:{service.port}"
+    return f"/api/v1/namespaces/{where}/proxy{service.path}"
 
 
 def _webservices_path(namespace: str | None) -> str:

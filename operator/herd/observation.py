@@ -26,6 +26,17 @@ class Observation:
         return self.kind == "value"
 
 
+@dataclass(frozen=True)
+class Series:
+    """What one range query answered: (time, value) samples, oldest first, when `kind` is
+    "value" (NaN samples kept: no requests at that time); "nan" when every sample is NaN;
+    otherwise no samples, as for an Observation."""
+
+    kind: Kind
+    points: tuple[tuple[float, float], ...] = ()
+    detail: str = ""
+
+
 class MetricsReader(Protocol):
     """What the loops ask of Prometheus (`herd.prometheus.Prometheus`; a stand-in in tests)."""
 

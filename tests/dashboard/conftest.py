@@ -30,9 +30,12 @@ class Dashboard:
 
 
 @contextmanager
-def serving(fake: FakeUserKube, namespace: str | None) -> Iterator[Dashboard]:
+def serving(
+    fake: FakeUserKube, namespace: str | None, prometheus: str | None = None
+) -> Iterator[Dashboard]:
     port = free_port()
-    app = create_app(fake, namespace, allowed_hosts("127.0.0.1", port), REQUESTER)
+    hosts = allowed_hosts("127.0.0.1", port)
+    app = create_app(fake, namespace, hosts, REQUESTER, prometheus=prometheus)
     server = uvicorn.Server(
         uvicorn.Config(
             app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1

@@ -5,12 +5,14 @@ refusals. A screenshot of each page is saved under the test's tmp_path and must 
 from __future__ import annotations
 
 import re
+import time
 
 from playwright.sync_api import expect
 
 from herd import kinds
 from herd.api_errors import ApiError
 from herd.kinds import Ref
+from herd.timestamps import rfc3339
 from tests.dashboard.conftest import REQUESTER, serving
 from tests.support.webservices import event, paused, webservice
 
@@ -37,7 +39,7 @@ def test_the_list_shows_the_namespaces_webservices_and_follows_the_watch(
     expect(web.locator('td[data-field="verdict"]')).to_have_text("pass")
     expect(page.locator('tr[data-key="shop/api"] td[data-field="phase"]')).to_have_text("-")
     expect(page.locator("th")).not_to_contain_text(["Namespace"])
-    screenshot(page, "list")
+    screenshot(page, "list", doc="dashboard-list", until="#webservices")
 
     page.evaluate("window.notReloaded = true")
     fake.apply_status(
@@ -79,7 +81,8 @@ def test_the_webservice_page_shows_steps_analyses_autoscaler_conditions_and_even
         "currentRPM": 1200.0,
         "recommendations": [{"time": 1_764_000_000, "replicas": 4}],
     }
-    fake.put(webservice("web", canary=paused(), autoscaling=autoscaling))
+    started = rfc3339(time.time() - 1200)
+    fake.put(webservice("web", canary=paused(startTime=started), autoscaling=autoscaling))
     fake.events.append(
         event("web", "RolloutStarted", "canary 9f8e7d6c5b started", "2026-11-21T09:00:00Z")
     )
@@ -96,7 +99,12 @@ def test_the_webservice_page_shows_steps_analyses_autoscaler_conditions_and_even
     expect(steps.nth(3)).to_have_class("pending")
     expect(page.locator("#analyses tbody tr")).to_have_count(1)
     expect(page.locator("#analyses tbody tr").first).to_contain_text("0.40% (max 1.00%)")
-    expect(page.locator("svg.chart polyline")).to_have_count(1)
+    expect(page.locator("svg.chart polyline.weight")).to_have_count(1)
+    charts = page.locator("#prometheus-charts svg.chart")
+    expect(charts).to_have_count(2)  # error rate, p99 latency: each with both tracks
+    for i in range(2):
+        expect(charts.nth(i).locator("polyline.track-canary")).to_have_count(1)
+        expect(charts.nth(i).locator("polyline.track-stable")).to_have_count(1)
     expect(page.get_by_text("1200 rpm over 3 replicas")).to_be_visible()
     expect(page.locator("#events tbody tr").first).to_contain_text("AnalysisFailed")
     expect(page.get_by_role("button", name="Promote", exact=True)).to_be_enabled()
@@ -104,7 +112,7 @@ def test_the_webservice_page_shows_steps_analyses_autoscaler_conditions_and_even
     expect(page.get_by_role("button", name="Pause")).to_be_disabled()
     expect(page.get_by_text("the rollout is already paused")).to_be_visible()
     expect(page.get_by_role("button", name="Retry")).to_be_disabled()
-    screenshot(page, "webservice")
+    screenshot(page, "webservice", doc="dashboard-webservice", until="#prometheus-charts")
 
 
 def test_promote_writes_the_intent_and_the_page_follows_the_rollout(
@@ -130,7 +138,7 @@ def test_promote_writes_the_intent_and_the_page_follows_the_rollout(
     expect(page.locator('dd[data-field="weight"]')).to_have_text("50%")
     expect(page.locator("ol.timeline li").nth(3)).to_have_class("current")
     expect(page.locator('dd[data-field="last-request"]')).to_contain_text(": done")
-    points = page.locator("svg.chart polyline").get_attribute("points")
+    points = page.locator("svg.chart polyline.weight").get_attribute("points")
     assert len(points.split()) == 4, points  # two weights, each held until the next
     assert page.evaluate("window.notReloaded") is True
     screenshot(page, "webservice-promoted")

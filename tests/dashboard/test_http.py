@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import html
 import http.client
+import json
 import re
+import time
 from urllib.parse import urlencode
 
 import pytest
 
+from herd.timestamps import rfc3339
+from tests.dashboard.conftest import serving
+from tests.support.http_stub import serving as stub
 from tests.support.webservices import paused, webservice
 
 
@@ -144,3 +149,77 @@ def test_a_crafted_notice_is_not_shown(dashboard, web):
     answer = request(dashboard, "GET", "/webservices/shop/web?requested=pay%20attacker")
     assert answer.status == 200
     assert "pay attacker" not in answer.body
+
+
+def rolling_since(seconds_ago: float) -> dict:
+    return webservice("web", canary=paused(startTime=rfc3339(time.time() - seconds_ago)))
+
+
+def test_the_webservice_page_charts_both_tracks_from_prometheus(dashboard, fake):
+    fake.put(rolling_since(1200))
+    answer = request(dashboard, "GET", "/webservices/shop/web")
+    assert answer.status == 200
+    section = answer.body[answer.body.index('id="prometheus-charts"') :]
+    assert section.count('class="track-canary"') == 2 and section.count('class="track-stable"')
+    assert "<h3>Error rate</h3>" in section and "<h3>p99 latency</h3>" in section
+    assert 'class="threshold"' in section  # spec.canary.analysis.maxErrorRate
+    assert "through the Kubernetes API server's service proxy" in section
+    asked = [url for url, _ in fake.proxied]
+    assert asked == ["http://prometheus-server.monitoring.svc:80/api/v1/query_range"] * 4
+    assert 'herd_dev_track="canary"' in fake.proxied[0][1]["query"]
+
+
+@pytest.mark.parametrize(
+    ("proxy", "note", "asked"),
+    [
+        (
+            lambda url, fields: (403, b'{"message": "secret: forbidden"}'),
+            "HTTP 403 (reading it through the API server needs get on services/proxy for "
+            "service prometheus-server in namespace monitoring).",
+            4,
+        ),
+        (lambda url, fields: (503, b"secret"), "HTTP 503", 1),  # unreachable: asked once
+        (
+            lambda url, fields: (
+                200,
+                b'{"status": "success", "data": {"resultType": "matrix", "result": []}}',
+            ),
+            "Prometheus has no data for either track over this rollout.",
+            4,
+        ),
+    ],
+    ids=["forbidden", "no-endpoints", "no-data"],
+)
+def test_without_prometheus_data_the_page_says_why_in_the_charts_place(
+    dashboard, fake, proxy, note, asked
+):
+    fake.put(rolling_since(600))
+    fake.proxy = proxy
+    answer = request(dashboard, "GET", "/webservices/shop/web")
+    assert answer.status == 200
+    shown = re.search(r'<p class="muted" id="prometheus-note">([^<]*)</p>', answer.body)
+    assert shown is not None and note in shown.group(1)
+    assert "secret" not in answer.body and "track-canary" not in answer.body
+    assert len(fake.proxied) == asked
+
+
+def test_a_webservice_without_a_canary_has_no_prometheus_charts(dashboard, fake):
+    fake.put(webservice("web"))
+    answer = request(dashboard, "GET", "/webservices/shop/web")
+    assert answer.status == 200 and 'id="prometheus-charts"' not in answer.body
+    assert fake.proxied == []
+
+
+def test_the_prometheus_flag_is_read_directly(fake):
+    sample = [[int(time.time() - 300), "0.5"]]
+    matrix = {"status": "success", "data": {"resultType": "matrix", "result": [{"values": sample}]}}
+    fake.put(rolling_since(600))
+    with (
+        stub([(200, json.dumps(matrix).encode())]) as (prometheus, seen),
+        serving(fake, "shop", prometheus=prometheus) as running,
+    ):
+        answer = request(running, "GET", "/webservices/shop/web")
+    assert answer.status == 200 and f"Prometheus at {prometheus}, directly" in answer.body
+    assert 'class="track-canary"' in answer.body
+    assert len(seen) == 4 and all(p.startswith("/api/v1/query_range?") for p in seen)
+    assert fake.proxied == []

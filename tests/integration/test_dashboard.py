@@ -93,6 +93,10 @@ def test_the_dashboard_follows_a_canary_and_promotes_it(
 
             web.locator("a").click()
             expect(page.locator("ol.timeline li").nth(1)).to_have_class("current")
+            # The rig's Prometheus (a loopback URL: read directly) has the canary's requests.
+            charts = page.locator("#prometheus-charts")
+            expect(charts.locator("polyline.track-canary").first).to_be_visible(timeout=SLOW)
+            expect(charts).to_contain_text(f"Prometheus at {r.prometheus.url}, directly")
             page.get_by_role("button", name="Promote", exact=True).click()
             expect(page.get_by_role("status")).to_contain_text("promote requested")
             expect(page.locator('dd[data-field="weight"]')).to_have_text("50%", timeout=SLOW)
@@ -132,6 +136,11 @@ def test_a_viewer_sees_the_actions_disabled_and_the_api_server_refuses_a_forced_
         expect(page.locator("#permission")).to_contain_text(
             f"your identity may not patch webservices/status in {ns.namespace}"
         )
+        # The chart's default Prometheus is in-cluster: herd-view grants no services/proxy.
+        expect(page.locator("#prometheus-note")).to_contain_text(
+            "HTTP 403 (reading it through the API server needs get on services/proxy for "
+            "service prometheus-server in namespace monitoring)"
+        )
         screenshot(page, "webservice-viewer")
 
         promote = page.get_by_role("button", name="Promote", exact=True)
@@ -143,3 +152,19 @@ def test_a_viewer_sees_the_actions_disabled_and_the_api_server_refuses_a_forced_
             'cannot patch resource "webservices/status"'
         )
         assert "intent" not in ns.get("webservice", "web")["status"]
+
+
+def test_the_in_cluster_prometheus_is_read_through_the_api_servers_service_proxy(ns, kube, page):
+    """The chart's default URL, monitoring/prometheus-server, does not resolve here: the
+    admin's dashboard asks the API server's service proxy, and the local Prometheus answers
+    (no series for this WebService: the note says so, not an error)."""
+    create(ns, kube, PAUSED)
+    with dashboard(ns.namespace) as url:
+        page.goto(f"{url}/webservices/{ns.namespace}/web")
+        expect(page.locator("#prometheus-charts")).to_contain_text(
+            "Prometheus at http://prometheus-server.monitoring.svc:80, through the Kubernetes "
+            "API server's service proxy"
+        )
+        expect(page.locator("#prometheus-note")).to_have_text(
+            "Prometheus has no data for either track over this rollout."
+        )

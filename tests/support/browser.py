@@ -5,11 +5,14 @@ with the reason; Playwright never downloads a browser here."""
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support import screenshots
 
 CHROMIUM = Path("/usr/bin/chromium")
 #: No network but loopback, no first-run or background work, a fresh profile per session.
@@ -81,12 +84,13 @@ _COUNT_PIXELS = """async (url) => {
 
 
 @pytest.fixture
-def screenshot(browser, tmp_path) -> Callable[[Any, str], Path]:
-    """Save a screenshot of a page under the test's tmp_path, and check it is no blank page."""
+def screenshot(browser, tmp_path, request) -> Callable[..., Path]:
+    """Save a screenshot of a page under the test's tmp_path, and check it is no blank page.
+    With `doc=NAME` and $HERD_SCREENSHOTS set (`make screenshots`), also write it as NAME.png
+    there, with the tEXt chunks of `tests.support.screenshots`; `until`: a selector where that
+    one ends, to keep it small."""
 
-    def take(page: Any, name: str) -> Path:
-        path = tmp_path / f"{name}.png"
-        png = page.screenshot(path=str(path), full_page=True)
+    def check(png: bytes, path: Path) -> None:
         blank = browser.new_page()
         try:
             url = "data:image/png;base64," + base64.b64encode(png).decode()
@@ -95,6 +99,26 @@ def screenshot(browser, tmp_path) -> Callable[[Any, str], Path]:
             blank.close()
         assert counted["colours"] > 8, f"{path} looks blank: {counted}"
         assert counted["coloured"] > counted["pixels"] * 0.05, f"{path} is mostly white: {counted}"
+
+    def take(page: Any, name: str, doc: str | None = None, until: str | None = None) -> Path:
+        path = tmp_path / f"{name}.png"
+        check(page.screenshot(path=str(path), full_page=True), path)
+        folder = os.environ.get(screenshots.ENVIRONMENT)
+        if doc and folder:
+            clip = None
+            if until:
+                box = page.locator(until).bounding_box()
+                clip = {"x": 0, "y": 0, "width": page.viewport_size["width"]}
+                clip["height"] = box["y"] + box["height"] + 16
+            png = page.screenshot(full_page=True, clip=clip)
+            made = {
+                screenshots.TEST_KEY: request.node.nodeid,
+                screenshots.TEMPLATES_KEY: screenshots.templates_hash(),
+            }
+            target = Path(folder) / f"{doc}.png"
+            check(png, target)
+            target.write_bytes(screenshots.with_text(png, made))
+            assert target.stat().st_size < screenshots.MAX_BYTES, f"{target} is too big"
         return path
 
     return take

@@ -9,6 +9,8 @@ and `watch_webservices` replays the log from a version as the API server does.
 from __future__ import annotations
 
 import copy
+import json
+import math
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -31,6 +33,9 @@ class FakeUserKube(FakeKube):
         #: (verb, resource/subresource) -> (allowed, reason); allowed when absent.
         self.access: dict[tuple[str, str], tuple[bool, str]] = {}
         self.events: list[dict[str, Any]] = []
+        #: What the API server's service proxy answers: (url, query fields) -> status, body.
+        self.proxy: Callable[[str, dict[str, str]], tuple[int, bytes]] = prometheus_matrix
+        self.proxied: list[tuple[str, dict[str, str]]] = []
 
     def _log(self, ref: Ref, change: str, obj: dict[str, Any] | None = None) -> None:
         if ref.kind != kinds.WEBSERVICE.kind:
@@ -121,6 +126,11 @@ class FakeUserKube(FakeKube):
             if e["involvedObject"]["name"] == name and e["metadata"]["namespace"] == namespace
         ]
 
+    def proxy_get(self, url: str, fields: dict[str, str], timeout: float) -> tuple[int, bytes]:
+        self._call("get", Ref("Service", "", url))
+        self.proxied.append((url, fields))
+        return self.proxy(url, fields)
+
     def unreachable(self) -> None:
         """Every request fails as if the API server were down, from now on."""
         error = ApiError(0, "Unreachable", "[Errno 111] Connection refused")
@@ -128,3 +138,23 @@ class FakeUserKube(FakeKube):
             self.fail(verb, kinds.WEBSERVICE.kind, error)
         self.fail("can_i", "SelfSubjectAccessReview", error)
         self.fail("list", "Event", error)
+        self.fail("get", "Service", error)
+
+
+def prometheus_matrix(url: str, fields: dict[str, str]) -> tuple[int, bytes]:
+    """A Prometheus's answer to a range query of herd.metric_sources, a sample every step:
+    the stable track steady, the canary's error rate and latency rising over the window."""
+    start, end, step = (int(fields[key]) for key in ("start", "end", "step"))
+    canary = 'herd_dev_track="canary"' in fields["query"] or 'canary!=""' in fields["query"]
+    latency = fields["query"].startswith("histogram_quantile")
+    values = []
+    for t in range(start, end + 1, step):
+        rise = (t - start) / max(end - start, 1)
+        wobble = 0.1 * math.sin(t / (7 * step))
+        if latency:
+            value = (0.12 + 0.06 * rise if canary else 0.08) * (1 + wobble)
+        else:
+            value = (0.002 + 0.006 * rise if canary else 0.002) * (1 + wobble)
+        values.append([t, f"{value:.6f}"])
+    body = {"status": "success", "data": {"resultType": "matrix", "result": [{"values": values}]}}
+    return 200, json.dumps(body).encode()

@@ -409,6 +409,11 @@ def test_a_refused_watch_is_an_api_error():
         (["dashboard"], {"address": "127.0.0.1", "port": 8080, "all_namespaces": False}),
         (["dashboard", "-A", "--port", "9000", "--open"], {"all_namespaces": True, "open": True}),
         (["dashboard", "-n", "shop", "--address", "::1"], {"namespace": "shop", "address": "::1"}),
+        (["dashboard"], {"prometheus": None}),
+        (
+            ["dashboard", "--prometheus", "http://127.0.0.1:19090"],
+            {"prometheus": "http://127.0.0.1:19090"},
+        ),
     ],
 )
 def test_the_dashboard_command_line(argv, expected):

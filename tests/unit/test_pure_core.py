@@ -23,6 +23,7 @@ PURE = (
     "herd.serving.workload",
     "herd.validation",
     "herd.dashboard.views",
+    "herd.dashboard.analysis",
 )
 ABSENT = (
     "aiohttp",

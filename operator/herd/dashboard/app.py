@@ -27,10 +27,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
 
 from herd.api_errors import ApiError
-from herd.dashboard import views
+from herd.dashboard import analysis, views
 from herd.kube import UserApi
+from herd.observation import Series
+from herd.prometheus import Prometheus, ThroughApiServer
 from herd.rollout.cli import CliError, request_intent, requester
-from herd.rollout.views import READ_NEEDS, api_error_message
+from herd.rollout.views import READ_NEEDS, api_error_message, canary_spec
 
 CSRF_COOKIE = "herd_csrf"
 #: The server ends each watch after this long, and the dashboard watches again from where it
@@ -49,6 +51,9 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+#: A page waits this long at most for each range query; an unreachable Prometheus is not
+#: asked again for the same page.
+PROMETHEUS_TIMEOUT = 3.0
 
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("herd.dashboard", "templates"),
@@ -152,11 +157,31 @@ def create_app(
     allowed_hosts: frozenset[str],
     by: str,
     clock: Callable[[], float] = time.time,
+    prometheus: str | None = None,
 ) -> FastAPI:
     """The dashboard for one namespace, or all (None). `allowed_hosts`: the Host headers it
-    answers (`views.allowed_hosts`); `by`: who asks, for status.intent.by."""
+    answers (`views.allowed_hosts`); `by`: who asks, for status.intent.by; `prometheus`: the
+    Prometheus every chart reads (None: each WebService's, see `analysis.prometheus_url`)."""
     token = secrets.token_urlsafe(32)  # per process: a restart invalidates open forms
     live = Live(api, namespace, clock)
+    direct = Prometheus(timeout=PROMETHEUS_TIMEOUT, retries=0)
+    proxied = ThroughApiServer(api.proxy_get, timeout=PROMETHEUS_TIMEOUT)
+
+    def analysis_charts(ws: dict[str, Any]) -> analysis.Charts | None:
+        if not canary_spec(ws):
+            return None
+        url = analysis.prometheus_url(ws, prometheus)
+        window = analysis.rollout_window(ws, clock())
+        if window is None:
+            return analysis.no_rollout(url)
+        client = proxied if analysis.proxy_needs(url) else direct
+        answers: dict[tuple[analysis.Metric, analysis.Track], Series] = {}
+        for query in analysis.range_queries(ws, window):
+            answer = client.query_range(url, query.promql, window.start, window.end, window.step)
+            answers[(query.metric, query.track)] = answer
+            if answer.kind == "unreachable":
+                break
+        return analysis.charts(ws, url, window, answers)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -253,6 +278,7 @@ def create_app(
             permission=permission,
             timeline=views.timeline(ws),
             chart=views.weight_chart(history.weights, clock()),
+            prometheus_charts=analysis_charts(ws),
             analyses=views.analysis_rows(history, ws),
             autoscaling=views.autoscaling(ws),
             conditions=views.conditions(ws),
@@ -316,10 +342,17 @@ def create_app(
     return app
 
 
-def serve(api: UserApi, namespace: str | None, address: str, port: int, open_browser: bool) -> None:
+def serve(
+    api: UserApi,
+    namespace: str | None,
+    address: str,
+    port: int,
+    open_browser: bool,
+    prometheus: str | None = None,
+) -> None:
     """Run the dashboard until Ctrl-C."""
     hosts = views.allowed_hosts(address, port)
-    app = create_app(api, namespace, hosts, requester())
+    app = create_app(api, namespace, hosts, requester(), prometheus=prometheus)
     url = f"http://{min(hosts)}/"
     if address not in views.LOOPBACK:
         print(

@@ -285,7 +285,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     kube, namespace = connect(args)
     from herd.dashboard import app  # FastAPI and uvicorn load for this command alone
 
-    app.serve(kube, None if args.all_namespaces else namespace, args.address, args.port, args.open)
+    scope = None if args.all_namespaces else namespace
+    app.serve(kube, scope, args.address, args.port, args.open, args.prometheus)
     return EXIT_OK
 
 
@@ -377,4 +378,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "--port", type=port_number, default=8080, help="port to listen on (default: 8080)"
     )
     dashboard.add_argument("--open", action="store_true", help="open it in a browser")
+    dashboard.add_argument(
+        "--prometheus",
+        metavar="URL",
+        help="the Prometheus the analysis charts read (default: each WebService's "
+        "spec.metrics.prometheusURL, else the chart's default); an in-cluster *.svc URL is "
+        "read through the API server's service proxy, as you",
+    )
     dashboard.set_defaults(func=cmd_dashboard)
