@@ -137,6 +137,11 @@ def test_every_worker_class_is_recycled_with_jitter(
     assert (config.max_requests, config.max_requests_jitter) == expected
 
 
+@pytest.mark.parametrize("preload", [False, True])
+def test_preload_is_the_users_choice(preload):
+    assert resolve("asgi", ServerSpec(preload=preload), res()).preload is preload
+
+
 def test_derived_workers_stop_at_the_schemas_maximum():
     """A CPU limit of 1e6 is a valid quantity; 2,000,001 gunicorn workers are no answer."""
     config = resolve("wsgi", ServerSpec(workload="io"), res(cpu_limit="1e6"))

@@ -72,6 +72,7 @@ class ServerConfig:
     graceful_timeout_seconds: int
     max_requests: int
     max_requests_jitter: int
+    preload: bool
     cpu: float
     memory_bytes: int | None
     advice: tuple[Advice, ...] = ()
@@ -154,6 +155,7 @@ def resolve(
         graceful_timeout_seconds=spec.graceful_timeout_seconds,
         max_requests=max_requests,
         max_requests_jitter=int(max_requests * MAX_REQUESTS_JITTER_FRACTION),
+        preload=spec.preload,
         cpu=cpu,
         memory_bytes=memory,
     )
