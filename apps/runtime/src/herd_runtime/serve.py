@@ -43,7 +43,7 @@ def _serve(args: list[str]) -> None:
     if server == "uvicorn":
         uvicorn_command.run(server_args, settings)
         return
-    server_args = with_recycling_worker(server_args)
+    # The arguments as written, so a refusal names what the pod spec says.
     multiprocess_dir = gunicorn_command.check(server_args, settings)
     # After the check: importing the app may have created metric files in this process.
     multiproc.reset_directory(multiprocess_dir)
@@ -51,4 +51,6 @@ def _serve(args: list[str]) -> None:
     sys.stderr.flush()
     # This interpreter's gunicorn, the one checked against: an injected runtime has no
     # gunicorn script on PATH, only the package on PYTHONPATH.
-    os.execv(sys.executable, [sys.executable, "-m", "gunicorn", *server_args])
+    os.execv(
+        sys.executable, [sys.executable, "-m", "gunicorn", *with_recycling_worker(server_args)]
+    )
