@@ -17,6 +17,7 @@ from bench.harness.appservers import (
     FASTAPI_APP,
     LOOPBACK,
     UVICORN_WORKER,
+    Process,
     free_port,
     get,
     gunicorn_args,
@@ -124,6 +125,20 @@ def rendered_asgi_args(port: int) -> list[str]:
     return args
 
 
+def wait_serving(process: Process, port: int, timeout: float = 30) -> None:
+    """Until the server answers a request of the app (not only the health path), or fails."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.popen.poll() is None, process.log()
+        try:
+            if get(port, "/items/3").status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"not serving after {timeout}s:\n{process.log()}")
+
+
 @pytest.mark.timeout(60)
 def test_rendered_asgi_args_start_under_a_runtime_without_the_recycling_worker(
     tmp_path: Path,
@@ -139,15 +154,24 @@ def test_rendered_asgi_args_start_under_a_runtime_without_the_recycling_worker(
     env = herd_env(multiproc_dir, free_port())
     process = start_process([sys.executable, "-m", *args], tmp_path / "old.log", env=env)
     try:
-        for _ in range(300):
-            try:
-                if get(port, "/healthz").status == 200:
-                    break
-            except OSError:
-                pass
-            assert process.popen.poll() is None, process.log()
-            time.sleep(0.1)
-        assert get(port, "/items/3").status == 200
+        wait_serving(process, port)
     finally:
         process.stop()
-    assert "RecyclingUvicornWorker" not in process.log()
+    assert f"Using worker: {UVICORN_WORKER}" in process.log()
+
+
+@pytest.mark.timeout(60)
+def test_the_injected_runtimes_entry_point_runs_the_recycling_worker(tmp_path: Path) -> None:
+    """runtime: inject starts `python3 -m herd_runtime ARGS` (herd.serving.workload)."""
+    port = free_port()
+    multiproc_dir = tmp_path / "metrics"
+    multiproc_dir.mkdir()
+    command = [sys.executable, "-m", "herd_runtime", *rendered_asgi_args(port)]
+    process = start_process(
+        command, tmp_path / "inject.log", env=herd_env(multiproc_dir, free_port())
+    )
+    try:
+        wait_serving(process, port)
+    finally:
+        process.stop()
+    assert "Using worker: herd_runtime.recycling.RecyclingUvicornWorker" in process.log()
