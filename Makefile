@@ -80,6 +80,10 @@ lock: $(VENV_STAMP) ## re-resolve the images' hashed lock files (requirements.lo
 bench-dataplane: $(VENV_STAMP) ## gunicorn defaults vs Herd's tuning vs a grid, with wrk (~12 min)
 	$(PY) -m bench.dataplane --write docs/benchmarks.md
 
+.PHONY: bench-memory
+bench-memory: $(VENV_STAMP) ## per-worker PSS with and without preload; a leak with and without max-requests (~1 min)
+	$(PY) -m bench.memory --write docs/benchmarks.md
+
 .PHONY: bench-reconcile
 bench-reconcile: $(VENV_STAMP) tools ## apply-to-Ready latency, writes per reconcile, operator memory
 	$(PY) -m bench.reconcile --write docs/benchmarks.md

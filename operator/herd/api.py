@@ -179,6 +179,13 @@ SERVER = obj(
             maximum=10_000_000,
             default=0,
         ),
+        "preload": boolean(
+            "Import the app once in the arbiter before forking the workers "
+            "(gunicorn --preload), so they share its memory copy-on-write. "
+            "Connections, threads and files opened at import are shared by "
+            "every worker; see docs/runtime.md.",
+            default=False,
+        ),
     },
     rules=(
         Rule(
@@ -541,6 +548,7 @@ SERVER_STATUS = obj(
         "gracefulTimeoutSeconds": integer("Drain time after SIGTERM."),
         "maxRequests": integer("Requests before a worker is replaced (0: never)."),
         "maxRequestsJitter": integer("Random extra requests, so workers do not restart together."),
+        "preload": boolean("The app is imported before the workers fork."),
         "cpu": number("CPUs the sizing assumed (limit, else request, else 1)."),
         "memoryBytes": integer("Memory the sizing checked against (limit, else request)."),
     },

@@ -47,6 +47,7 @@ class ServerSpec:
     graceful_timeout_seconds: int = _default(api.SERVER, "gracefulTimeoutSeconds")
     keep_alive_seconds: int = _default(api.SERVER, "keepAliveSeconds")
     max_requests: int = _default(api.SERVER, "maxRequests")
+    preload: bool = _default(api.SERVER, "preload")
 
 
 @dataclass(frozen=True)
@@ -287,6 +288,7 @@ def _pod_values(spec: dict[str, Any]) -> dict[str, Any]:
             graceful_timeout_seconds=server["gracefulTimeoutSeconds"],
             keep_alive_seconds=server["keepAliveSeconds"],
             max_requests=server["maxRequests"],
+            preload=server["preload"],
         ),
     )
 

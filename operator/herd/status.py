@@ -38,6 +38,7 @@ def server_status(config: ServerConfig) -> dict[str, Any]:
         "gracefulTimeoutSeconds": config.graceful_timeout_seconds,
         "maxRequests": config.max_requests,
         "maxRequestsJitter": config.max_requests_jitter,
+        "preload": config.preload,
         "cpu": config.cpu,
     }
     if config.memory_bytes is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -94,3 +95,12 @@ async def deadline_asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
         raise
     await send(start)
     await send({"type": "http.response.body", "body": b"done"})
+
+
+def frozen_objects_wsgi(
+    environ: dict[str, Any], start_response: Callable[..., Any]
+) -> Iterable[bytes]:
+    """A WSGI app answering how many objects this worker's garbage collector leaves alone
+    (`gc.freeze`, herd_runtime.gunicorn_config.freeze_heap)."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(gc.get_freeze_count()).encode()]

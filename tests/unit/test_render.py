@@ -61,6 +61,46 @@ def test_asgi_runs_the_uvicorn_worker_without_threads():
     assert "--threads" not in args
 
 
+#: The worker classes every released herd-runtime can load. An app image carries its own copy
+#: of herd-runtime, maybe older than the operator: a class it lacks crash-loops the pod.
+#: herd-serve substitutes its recycling uvicorn worker itself (herd_runtime.workers).
+LOADABLE_BY_EVERY_RUNTIME = {"sync", "gthread", "gevent", "uvicorn_worker.UvicornWorker"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "worker_class", "max_requests", "jitter", "preload"),
+    [
+        ({}, "gthread", "5000", "500", False),
+        ({"interface": "asgi"}, "uvicorn_worker.UvicornWorker", "5000", "500", False),
+        (
+            {"interface": "asgi", "server": {"maxRequests": 200, "preload": True}},
+            "uvicorn_worker.UvicornWorker",
+            "200",
+            "20",
+            True,
+        ),
+        ({"server": {"workload": "cpu", "preload": True}}, "sync", "5000", "500", True),
+        ({"server": {"workerClass": "gevent"}}, "gevent", "5000", "500", False),
+        (
+            {"runtime": "inject", "interface": "asgi"},
+            "uvicorn_worker.UvicornWorker",
+            "5000",
+            "500",
+            False,
+        ),
+    ],
+)
+def test_recycling_and_preload_on_the_command_line(
+    spec, worker_class, max_requests, jitter, preload
+):
+    args = container(desired(ws(**spec)))["args"]
+    assert args[args.index("--worker-class") + 1] == worker_class
+    assert worker_class in LOADABLE_BY_EVERY_RUNTIME
+    assert args[args.index("--max-requests") + 1] == max_requests
+    assert args[args.index("--max-requests-jitter") + 1] == jitter
+    assert ("--preload" in args) is preload
+
+
 def test_pod_is_restricted_and_drains_gracefully():
     state = desired(ws(server={"gracefulTimeoutSeconds": 20}))
     deployment = by_kind(state)["Deployment"]

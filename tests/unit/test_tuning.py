@@ -117,17 +117,29 @@ def test_timeouts_nest_inside_the_ingress_and_the_grace_period():
     assert config.termination_grace_period_seconds == 30
 
 
+@pytest.mark.parametrize(
+    ("interface", "worker_class"),
+    [
+        ("wsgi", "sync"),
+        ("wsgi", "gthread"),
+        ("wsgi", "gevent"),
+        ("asgi", "uvicorn"),
+        ("asgi", "auto"),
+    ],
+)
 @pytest.mark.parametrize(("max_requests", "expected"), [(0, (5000, 500)), (1000, (1000, 100))])
-def test_max_requests_with_jitter(max_requests, expected):
-    config = resolve("wsgi", ServerSpec(max_requests=max_requests), res())
+def test_every_worker_class_is_recycled_with_jitter(
+    interface, worker_class, max_requests, expected
+):
+    # uvicorn too: herd-serve runs it as herd_runtime.recycling's draining worker.
+    spec = ServerSpec(worker_class=worker_class, max_requests=max_requests)
+    config = resolve(interface, spec, res())
     assert (config.max_requests, config.max_requests_jitter) == expected
 
 
-def test_uvicorn_workers_are_not_recycled_by_default():
-    # The uvicorn worker resets accepted connections when it hits max_requests (gunicorn #2567).
-    config = resolve("asgi", ServerSpec(), res())
-    assert (config.max_requests, config.max_requests_jitter) == (0, 0)
-    assert resolve("asgi", ServerSpec(max_requests=100), res()).max_requests == 100
+@pytest.mark.parametrize("preload", [False, True])
+def test_preload_is_the_users_choice(preload):
+    assert resolve("asgi", ServerSpec(preload=preload), res()).preload is preload
 
 
 def test_derived_workers_stop_at_the_schemas_maximum():

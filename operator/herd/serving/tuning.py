@@ -32,10 +32,11 @@ INGRESS_READ_TIMEOUT_MARGIN_SECONDS = 10
 #: docs/tuning.md has the numbers, and the cost: a database connection per thread.
 THREADS_PER_WORKER = {"io": 64, "mixed": 16, "cpu": 1}
 #: Recycling workers bounds slow memory leaks; the jitter keeps workers from restarting at once.
-#: Not for the uvicorn worker: when it reaches the limit it drops connections it accepted but
-#: had not read (gunicorn #2567), so clients see resets (measured: 4-10 per 600 requests at
-#: max_requests 50, tests/dataplane); behind nginx a POST then becomes a 502.
-AUTO_MAX_REQUESTS = {"sync": 5000, "gthread": 5000, "gevent": 5000, "uvicorn": 0}
+#: The uvicorn worker too: herd-serve runs it as herd_runtime.recycling's, which drains at the
+#: limit. (uvicorn's own limit drops connections it accepted but had not read, gunicorn #2567:
+#: 4-10 resets per 600 requests at max_requests 50, tests/dataplane; an image whose own
+#: herd-runtime predates the recycling worker recycles that way.)
+AUTO_MAX_REQUESTS = {"sync": 5000, "gthread": 5000, "gevent": 5000, "uvicorn": 5000}
 MAX_REQUESTS_JITTER_FRACTION = 0.1
 #: Estimated resident memory of one worker of a small app and of the gunicorn arbiter (MiB).
 #: Refined by bench/dataplane; used to keep auto-sized workers inside the memory limit.
@@ -71,6 +72,7 @@ class ServerConfig:
     graceful_timeout_seconds: int
     max_requests: int
     max_requests_jitter: int
+    preload: bool
     cpu: float
     memory_bytes: int | None
     advice: tuple[Advice, ...] = ()
@@ -153,6 +155,7 @@ def resolve(
         graceful_timeout_seconds=spec.graceful_timeout_seconds,
         max_requests=max_requests,
         max_requests_jitter=int(max_requests * MAX_REQUESTS_JITTER_FRACTION),
+        preload=spec.preload,
         cpu=cpu,
         memory_bytes=memory,
     )

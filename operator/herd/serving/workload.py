@@ -60,6 +60,7 @@ def server_args(ws: WebService, config: ServerConfig) -> list[str]:
         str(config.max_requests),
         "--max-requests-jitter",
         str(config.max_requests_jitter),
+        *(["--preload"] if config.preload else []),
         # The heartbeat file is fchmod-ed every second: keep it on tmpfs, not the overlay disk.
         "--worker-tmp-dir",
         TMP_DIR,

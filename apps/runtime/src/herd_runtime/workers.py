@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Sequence
 from typing import Literal
 
 from gunicorn.workers import SUPPORTED_WORKERS
@@ -12,8 +13,12 @@ from gunicorn.workers import SUPPORTED_WORKERS
 from herd_runtime.appload import Interface
 from herd_runtime.errors import StartupError
 
+UVICORN_WORKER = "uvicorn_worker.UvicornWorker"
+#: What herd-serve runs for UVICORN_WORKER: its subclass that recycles without dropping
+#: connections. The operator renders UVICORN_WORKER, which older herd-runtimes load too.
+RECYCLING_WORKER = "herd_runtime.recycling.RecyclingUvicornWorker"
 #: Worker classes that serve ASGI apps, with their subclasses; every other one serves WSGI.
-ASGI_WORKERS = ("uvicorn_worker.UvicornWorker", "gunicorn.workers.gasgi.ASGIWorker")
+ASGI_WORKERS = (UVICORN_WORKER, "gunicorn.workers.gasgi.ASGIWorker")
 #: WSGI worker classes that run each request in an OS thread (the sync worker in its main
 #: thread, gthread in its pool), with their subclasses: the deadline monitor can watch those.
 THREAD_WORKERS = ("gunicorn.workers.sync.SyncWorker", "gunicorn.workers.gthread.ThreadWorker")
@@ -41,6 +46,19 @@ def load_worker_class(name: str) -> type:
     if not isinstance(worker_class, type):
         raise StartupError(f"cannot load worker class {name!r}: {module_name} has no {class_name}")
     return worker_class
+
+
+def with_recycling_worker(argv: Sequence[str]) -> list[str]:
+    """gunicorn's arguments with uvicorn_worker.UvicornWorker replaced by this module's worker,
+    in each spelling gunicorn's parser takes; every other argument as given."""
+    out = list(argv)
+    for index, arg in enumerate(out):
+        previous = out[index - 1] if index else ""
+        if arg == UVICORN_WORKER and previous in ("-k", "--worker-class"):
+            out[index] = RECYCLING_WORKER
+        elif arg in (f"--worker-class={UVICORN_WORKER}", f"-k{UVICORN_WORKER}"):
+            out[index] = arg.removesuffix(UVICORN_WORKER) + RECYCLING_WORKER
+    return out
 
 
 def interface_of_worker(worker_class: type) -> Interface:
