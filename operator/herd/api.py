@@ -174,7 +174,8 @@ SERVER = obj(
         ),
         "maxRequests": integer(
             "Requests after which a worker is replaced, bounding memory "
-            "leaks (with 10% jitter); 0 picks a default.",
+            "leaks (with 10% jitter); 0 picks a default: 5000, for uvicorn only with "
+            "runtime inject (an image's own herd-runtime may predate the draining worker).",
             minimum=0,
             maximum=10_000_000,
             default=0,

@@ -50,7 +50,13 @@ def tracks_for(ws: WebService, revision: str, serving: WebService | None, rollou
 
 
 def config_of(ws: WebService) -> ServerConfig:
-    return resolve(ws.interface, ws.server, ws.resources, behind_ingress=ws.route is not None)
+    return resolve(
+        ws.interface,
+        ws.server,
+        ws.resources,
+        behind_ingress=ws.route is not None,
+        recycling_runtime=ws.runtime == "inject",
+    )
 
 
 def revision_of(ws: WebService) -> str:

@@ -71,7 +71,8 @@ LOADABLE_BY_EVERY_RUNTIME = {"sync", "gthread", "gevent", "uvicorn_worker.Uvicor
     ("spec", "worker_class", "max_requests", "jitter", "preload"),
     [
         ({}, "gthread", "5000", "500", False),
-        ({"interface": "asgi"}, "uvicorn_worker.UvicornWorker", "5000", "500", False),
+        # An image's own herd-runtime may predate the draining worker: no automatic limit.
+        ({"interface": "asgi"}, "uvicorn_worker.UvicornWorker", "0", "0", False),
         (
             {"interface": "asgi", "server": {"maxRequests": 200, "preload": True}},
             "uvicorn_worker.UvicornWorker",
@@ -81,7 +82,7 @@ LOADABLE_BY_EVERY_RUNTIME = {"sync", "gthread", "gevent", "uvicorn_worker.Uvicor
         ),
         ({"server": {"workload": "cpu", "preload": True}}, "sync", "5000", "500", True),
         ({"server": {"workerClass": "gevent"}}, "gevent", "5000", "500", False),
-        (
+        (  # the injected runtime is the operator's own: it drains at the limit
             {"runtime": "inject", "interface": "asgi"},
             "uvicorn_worker.UvicornWorker",
             "5000",

@@ -131,9 +131,26 @@ def test_timeouts_nest_inside_the_ingress_and_the_grace_period():
 def test_every_worker_class_is_recycled_with_jitter(
     interface, worker_class, max_requests, expected
 ):
-    # uvicorn too: herd-serve runs it as herd_runtime.recycling's draining worker.
+    # uvicorn too, with the injected runtime: herd_runtime.recycling's draining worker.
     spec = ServerSpec(worker_class=worker_class, max_requests=max_requests)
-    config = resolve(interface, spec, res())
+    config = resolve(interface, spec, res(), recycling_runtime=True)
+    assert (config.max_requests, config.max_requests_jitter) == expected
+
+
+@pytest.mark.parametrize(
+    ("interface", "max_requests", "recycling_runtime", "expected"),
+    [
+        ("asgi", 0, False, (0, 0)),  # an image's own runtime may drop connections at the limit
+        ("asgi", 0, True, (5000, 500)),
+        ("asgi", 800, False, (800, 80)),  # asked for explicitly: the user rebuilt the image
+        ("wsgi", 0, False, (5000, 500)),  # gunicorn's own workers recycle gracefully
+    ],
+)
+def test_the_automatic_uvicorn_limit_needs_a_runtime_that_drains(
+    interface, max_requests, recycling_runtime, expected
+):
+    spec = ServerSpec(max_requests=max_requests)
+    config = resolve(interface, spec, res(), recycling_runtime=recycling_runtime)
     assert (config.max_requests, config.max_requests_jitter) == expected
 
 

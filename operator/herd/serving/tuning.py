@@ -32,10 +32,11 @@ INGRESS_READ_TIMEOUT_MARGIN_SECONDS = 10
 #: docs/tuning.md has the numbers, and the cost: a database connection per thread.
 THREADS_PER_WORKER = {"io": 64, "mixed": 16, "cpu": 1}
 #: Recycling workers bounds slow memory leaks; the jitter keeps workers from restarting at once.
-#: The uvicorn worker too: herd-serve runs it as herd_runtime.recycling's, which drains at the
-#: limit. (uvicorn's own limit drops connections it accepted but had not read, gunicorn #2567:
-#: 4-10 resets per 600 requests at max_requests 50, tests/dataplane; an image whose own
-#: herd-runtime predates the recycling worker recycles that way.)
+#: The uvicorn worker too, where herd-serve runs it as herd_runtime.recycling's, which drains at
+#: the limit. uvicorn's own limit drops connections it accepted but had not read (gunicorn
+#: #2567: 4-10 resets per 600 requests at max_requests 50, tests/dataplane), and an app image's
+#: own herd-runtime may predate the recycling worker: so for uvicorn the limit is automatic only
+#: with the injected runtime, whose version is the operator's (`recycling_runtime`).
 AUTO_MAX_REQUESTS = {"sync": 5000, "gthread": 5000, "gevent": 5000, "uvicorn": 5000}
 MAX_REQUESTS_JITTER_FRACTION = 0.1
 #: Estimated resident memory of one worker of a small app and of the gunicorn arbiter (MiB).
@@ -127,9 +128,15 @@ def _auto_workers(worker_class: str, workload: str, cpu: float) -> int:
 
 
 def resolve(
-    interface: Interface, spec: ServerSpec, resources: Resources, behind_ingress: bool = False
+    interface: Interface,
+    spec: ServerSpec,
+    resources: Resources,
+    behind_ingress: bool = False,
+    recycling_runtime: bool = False,
 ) -> ServerConfig:
-    """The configuration Herd runs: explicit values win, `auto`/0 are derived."""
+    """The configuration Herd runs: explicit values win, `auto`/0 are derived.
+    `recycling_runtime`: the pod's herd-runtime is known to drain uvicorn workers at their
+    limit (it is the injected one)."""
     cpu = pod_cpu(resources)
     memory = pod_memory_bytes(resources)
     worker_class = worker_class_for(interface, spec)
@@ -145,7 +152,10 @@ def resolve(
     else:
         threads = 1
     keep_alive = spec.keep_alive_seconds or AUTO_KEEPALIVE_SECONDS
-    max_requests = spec.max_requests or AUTO_MAX_REQUESTS[worker_class]
+    automatic = AUTO_MAX_REQUESTS[worker_class]
+    if worker_class == "uvicorn" and not recycling_runtime:
+        automatic = 0
+    max_requests = spec.max_requests or automatic
     config = ServerConfig(
         worker_class=worker_class,
         workers=workers,
