@@ -74,15 +74,13 @@ metadata: {name: prometheus-server, namespace: monitoring}
 spec:
   ports: [{name: http, port: 80, targetPort: $PROMETHEUS_PORT}]
 ---
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: prometheus-server-host
-  namespace: monitoring
-  labels: {kubernetes.io/service-name: prometheus-server, endpointslice.kubernetes.io/managed-by: herd-cluster}
-addressType: IPv4
-ports: [{name: http, port: $PROMETHEUS_PORT, protocol: TCP}]
-endpoints: [{addresses: ["$NODE_IP"], conditions: {ready: true}}]
+# Endpoints rather than an EndpointSlice: the API server's service proxy (herd dashboard reads
+# Prometheus through it) resolves a Service by its Endpoints; the controller manager mirrors
+# them into the EndpointSlice kube-proxy reads.
+apiVersion: v1
+kind: Endpoints
+metadata: {name: prometheus-server, namespace: monitoring}
+subsets: [{addresses: [{ip: "$NODE_IP"}], ports: [{name: http, port: $PROMETHEUS_PORT, protocol: TCP}]}]
 EOF
   kubectl_admin apply --server-side --field-manager herd-cluster -f "$bin/gateway-api-standard-crds.yaml" >/dev/null
   kubectl_admin wait --for condition=Established --timeout 60s crd/gateways.gateway.networking.k8s.io >/dev/null
