@@ -142,7 +142,7 @@ entryPoints:
   metrics: {address: "0.0.0.0:$TRAEFIK_METRICS_PORT"}
 ping: {entryPoint: traefik}
 metrics:
-  prometheus: {entryPoint: metrics, addEntryPointsLabels: true, addRoutersLabels: true, addServicesLabels: true}
+  prometheus: {entryPoint: metrics, addEntryPointsLabels: true, addRoutersLabels: true, addServicesLabels: true, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]}
 log: {level: INFO}
 accessLog: {filePath: "$logs/traefik-access.log"}
 providers:

@@ -38,7 +38,7 @@ PHASES: tuple[Phase, ...] = get_args(Phase)
 IntentAction = Literal["promote", "promote-full", "abort", "retry", "pause", "resume"]
 INTENT_ACTIONS: tuple[IntentAction, ...] = get_args(IntentAction)
 #: Where request metrics come from (spec.metrics.source); see herd.metric_sources.
-MetricSourceName = Literal["app", "ingress-nginx"]
+MetricSourceName = Literal["app", "ingress-nginx", "traefik"]
 METRIC_SOURCES: tuple[MetricSourceName, ...] = get_args(MetricSourceName)
 
 #: What changed in this version of the API, for docs/api.md (the alpha API may change shape).
@@ -323,7 +323,10 @@ METRICS = obj(
         "source": string(
             "`app`: herd-runtime's http_requests_total scraped from the pods; `ingress-nginx`: "
             "the ingress controller's nginx_ingress_controller_requests (needs "
-            "spec.route.ingress). Unset, the router's default: `app` for every router.",
+            "spec.route.ingress); `traefik`: Traefik's traefik_service_requests_total (needs a "
+            "route, served by Traefik; set Traefik's metrics.prometheus.buckets, as its default "
+            "latency buckets 0.1, 0.3, 1.2 and 5 s make p99 coarse). Unset, the router's "
+            "default: `app` for every router.",
             enum=METRIC_SOURCES,
         ),
         "prometheusURL": string(
@@ -486,6 +489,11 @@ SPEC = obj(
             "(has(self.route) && has(self.route.ingress))",
             "metrics.source ingress-nginx reads the metrics of the Ingress: it needs "
             "spec.route.ingress",
+            field_path=".metrics.source",
+        ),
+        Rule(
+            "!has(self.metrics.source) || self.metrics.source != 'traefik' || has(self.route)",
+            "metrics.source traefik reads Traefik's metrics of the route: it needs spec.route",
             field_path=".metrics.source",
         ),
         Rule(

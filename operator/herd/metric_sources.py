@@ -10,16 +10,23 @@ many failed, how slow" for one track of one WebService. Pure: queries are tested
   and `nginx_ingress_controller_request_duration_seconds`. Requests the controller sent to a
   canary upstream carry a non-empty `canary` label; Herd tells the tracks apart by it
   (Flagger's nginx queries do not).
+- `traefik`: `traefik_service_requests_total{code, method, protocol, service}` and
+  `traefik_service_request_duration_seconds`. Only the `service` label tells WebServices
+  and tracks apart, and its value is Traefik's name for the backend, which depends on the
+  router (see `TraefikSource`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from herd.model import HttpRoute, IngressRoute, WebService
 from herd.serving import runtime
 
 Track = Literal["stable", "canary"]
+RouteKind = Literal["ingress", "httpRoute"]
 
 #: 5xx responses that more replicas can fix: the proxy found no healthy or free upstream.
 SATURATION_CODES = "502|503|504"
@@ -31,6 +38,20 @@ class Target:
     name: str
     track: Track = "stable"
     window: str = "1m"
+    #: The router in front, for sources whose series are named after it (Traefik's).
+    route: RouteKind | None = None
+    #: The HTTPRoute's Gateway as (namespace, name).
+    gateway: tuple[str, str] | None = None
+
+
+def target(ws: WebService, track: Track = "stable", window: str = "1m") -> Target:
+    """What every query about `ws` selects: the one place a Target is built from a spec."""
+    if isinstance(ws.route, IngressRoute):
+        return Target(ws.namespace, ws.name, track, window, "ingress")
+    if isinstance(ws.route, HttpRoute):
+        gateway = (ws.route.gateway.namespace or ws.namespace, ws.route.gateway.name)
+        return Target(ws.namespace, ws.name, track, window, "httpRoute", gateway)
+    return Target(ws.namespace, ws.name, track, window)
 
 
 def _selector(labels: dict[str, str], extra: str = "") -> str:
@@ -138,4 +159,49 @@ class IngressNginxSource(_CounterSource):
         return {"namespace": target.namespace, "ingress": target.name}, track
 
 
-SOURCES: dict[str, MetricSource] = {s.name: s for s in (AppSource(), IngressNginxSource())}
+def traefik_normalize(name: str) -> str:
+    """Traefik's provider.Normalize: the runs of letters and digits, joined by "-"."""
+    return "-".join(re.findall(r"[^\W_]+", name))
+
+
+class TraefikSource(_CounterSource):
+    """Traefik names a backend service after the router that made it (as of Traefik v3.7):
+
+    - its ingress-nginx provider: `NS-INGRESS-SERVICE-PORT@kubernetesingressnginx`, and the
+      canary's after the primary with `-canary`. The `-wrr` service that weighs the two is
+      never selected: it would count every request twice.
+    - its Gateway API provider: `httproute-NS-ROUTE-gw-GWNS-GW-ep-ENTRYPOINT-RULE-svc-NS-
+      BACKEND-INDEX@kubernetesgateway`. The entrypoint is Traefik's own configuration, unknown
+      here, hence a regex; the stable backend's name ends in digits right before `@`, so it
+      cannot match the canary's `-canary-INDEX`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            "traefik",
+            "traefik_service_requests_total",
+            "traefik_service_request_duration_seconds_bucket",
+            "code",
+        )
+
+    def labels(self, target: Target) -> tuple[dict[str, str], str]:
+        ns, name = target.namespace, target.name
+        if target.route == "ingress":
+            # Herd's Ingress and its backend Service are both named after the WebService,
+            # and it refers to the port by name (herd.routing.nginx).
+            service = traefik_normalize(f"{ns}-{name}-{name}-http")
+            suffix = "-canary" if target.track == "canary" else ""
+            return {"service": f"{service}{suffix}@kubernetesingressnginx"}, ""
+        if target.route == "httpRoute" and target.gateway is not None:
+            # The canary Service is named as herd.objectmeta.canary_name names it.
+            backend = f"{name}-canary" if target.track == "canary" else name
+            gw_ns, gw_name = target.gateway
+            route = traefik_normalize(f"httproute-{ns}-{name}-gw-{gw_ns}-{gw_name}-ep")
+            svc = traefik_normalize(f"svc-{ns}-{backend}")
+            return {}, f'service=~"{route}-.+-[0-9]+-{svc}-[0-9]+@kubernetesgateway"'
+        raise ValueError(f"metrics.source traefik needs a route in front of {ns}/{name}")
+
+
+SOURCES: dict[str, MetricSource] = {
+    s.name: s for s in (AppSource(), IngressNginxSource(), TraefikSource())
+}

@@ -62,7 +62,7 @@ class IngressRoute:
     """spec.route.ingress: an ingress-nginx Ingress."""
 
     #: Metric sources this router feeds; the first is the default.
-    METRIC_SOURCES: ClassVar[tuple[api.MetricSourceName, ...]] = ("app", "ingress-nginx")
+    METRIC_SOURCES: ClassVar[tuple[api.MetricSourceName, ...]] = ("app", "ingress-nginx", "traefik")
     host: str
     path: str
     class_name: str  # "" leaves it to the cluster's default IngressClass
@@ -76,7 +76,7 @@ class IngressRoute:
 class HttpRoute:
     """spec.route.httpRoute: a Gateway API HTTPRoute."""
 
-    METRIC_SOURCES: ClassVar[tuple[api.MetricSourceName, ...]] = ("app",)
+    METRIC_SOURCES: ClassVar[tuple[api.MetricSourceName, ...]] = ("app", "traefik")
     host: str
     path: str
     gateway: GatewayRef
@@ -351,7 +351,9 @@ def _metrics(raw: dict[str, Any], route: Route | None, defaults: Settings) -> Me
     source = raw.get("source", allowed[0])
     if source not in allowed:
         raise InvalidSpec(
-            f"metrics.source {source} needs spec.route.ingress (allowed here: {', '.join(allowed)})"
+            f"metrics.source {source} is not available with this spec.route "
+            f"(allowed here: {', '.join(allowed)}): ingress-nginx needs spec.route.ingress, "
+            "traefik a route"
         )
     url = raw.get("prometheusURL", defaults.prometheus_url)
     try:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from herd.metric_sources import SOURCES, Target
+from herd.metric_sources import SOURCES, Target, target, traefik_normalize
+from herd.model import parse
 from herd.prometheus import parse_response
 
 SHOP = Target("ns", "shop")
 CANARY = Target("ns", "shop", track="canary", window="2m")
+SHOP_INGRESS = Target("ns", "shop", route="ingress")
+CANARY_INGRESS = Target("ns", "shop", "canary", "2m", route="ingress")
+SHOP_HTTP = Target("ns", "shop", route="httpRoute", gateway=("gw-ns", "web"))
+CANARY_HTTP = Target("ns", "shop", "canary", "2m", route="httpRoute", gateway=("gw-ns", "web"))
+TRAEFIK_HTTP = "httproute-ns-shop-gw-gw-ns-web-ep-.+-[0-9]+-svc-ns-"
 
 
 @pytest.mark.parametrize(
@@ -60,10 +68,98 @@ CANARY = Target("ns", "shop", track="canary", window="2m")
             "sum(rate(nginx_ingress_controller_requests{"
             'namespace="ns", ingress="shop", canary!=""}[2m]))',
         ),
+        (
+            "traefik",
+            "requests_per_minute",
+            SHOP_INGRESS,
+            "60 * sum(rate(traefik_service_requests_total{"
+            'service="ns-shop-shop-http@kubernetesingressnginx"}[1m]))',
+        ),
+        (
+            "traefik",
+            "error_rate",
+            CANARY_INGRESS,
+            "(sum(rate(traefik_service_requests_total{"
+            'service="ns-shop-shop-http-canary@kubernetesingressnginx", code=~"5.."}[2m])) '
+            "or vector(0)) / sum(rate(traefik_service_requests_total{"
+            'service="ns-shop-shop-http-canary@kubernetesingressnginx"}[2m]))',
+        ),
+        (
+            "traefik",
+            "p99_latency_seconds",
+            CANARY_INGRESS,
+            "histogram_quantile(0.99, sum by (le) (rate(traefik_service_request_duration_seconds"
+            '_bucket{service="ns-shop-shop-http-canary@kubernetesingressnginx"}[2m])))',
+        ),
+        (
+            "traefik",
+            "request_count",
+            SHOP_HTTP,
+            "sum(increase(traefik_service_requests_total{"
+            f'service=~"{TRAEFIK_HTTP}shop-[0-9]+@kubernetesgateway"}}[1m]))',
+        ),
+        (
+            "traefik",
+            "saturation_error_rate",
+            CANARY_HTTP,
+            "(sum(rate(traefik_service_requests_total{"
+            f'service=~"{TRAEFIK_HTTP}shop-canary-[0-9]+@kubernetesgateway", '
+            'code=~"502|503|504"}[2m])) or vector(0)) / '
+            "sum(rate(traefik_service_requests_total{"
+            f'service=~"{TRAEFIK_HTTP}shop-canary-[0-9]+@kubernetesgateway"}}[2m]))',
+        ),
+        (
+            "traefik",
+            "p99_latency_seconds",
+            SHOP_HTTP,
+            "histogram_quantile(0.99, sum by (le) (rate(traefik_service_request_duration_seconds"
+            f'_bucket{{service=~"{TRAEFIK_HTTP}shop-[0-9]+@kubernetesgateway"}}[1m])))',
+        ),
     ],
 )
 def test_promql(source, query, target, expected):
     assert getattr(SOURCES[source], query)(target) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "normalized"),
+    [("ns-shop-shop-http", "ns-shop-shop-http"), ("a.b--c_d", "a-b-c-d"), ("-x-", "x")],
+)
+def test_traefik_normalize(name, normalized):
+    assert traefik_normalize(name) == normalized
+
+
+def test_traefik_stable_regex_cannot_match_the_canary_service():
+    [stable] = re.findall(r'service=~"([^"]+)"', SOURCES["traefik"].request_count(SHOP_HTTP))
+    canary = "httproute-ns-shop-gw-gw-ns-web-ep-web-0-svc-ns-shop-canary-1@kubernetesgateway"
+    assert re.fullmatch(stable, canary) is None
+    assert re.fullmatch(stable, canary.replace("shop-canary", "shop"))
+
+
+@pytest.mark.parametrize(
+    ("route", "expected"),
+    [
+        (None, Target("ns", "shop", "canary", "2m")),
+        ({"ingress": {"host": "a.example.com"}}, Target("ns", "shop", "canary", "2m", "ingress")),
+        (
+            {"httpRoute": {"host": "a.example.com", "gateway": {"name": "web"}}},
+            Target("ns", "shop", "canary", "2m", "httpRoute", ("ns", "web")),
+        ),
+        (
+            {"httpRoute": {"host": "a.example.com", "gateway": {"name": "web", "namespace": "g"}}},
+            Target("ns", "shop", "canary", "2m", "httpRoute", ("g", "web")),
+        ),
+    ],
+)
+def test_target_follows_the_route(route, expected):
+    spec = {"image": "shop:1", "app": "shop.main:app", **({"route": route} if route else {})}
+    ws = parse({"metadata": {"name": "shop", "namespace": "ns", "uid": "u"}, "spec": spec})
+    assert target(ws, "canary", "2m") == expected
+
+
+def test_traefik_needs_a_route():
+    with pytest.raises(ValueError, match="needs a route"):
+        SOURCES["traefik"].request_count(SHOP)
 
 
 def test_label_values_are_escaped():

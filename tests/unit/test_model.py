@@ -58,12 +58,15 @@ def test_nested_defaults_apply_inside_present_objects():
         ({"httpRoute": {"host": "a.example.com", "gateway": {"name": "g"}}}, None, "app"),
         ({"httpRoute": {"host": "a.example.com", "gateway": {"name": "g"}}}, "ingress-nginx", None),
         (None, "ingress-nginx", None),
+        ({"ingress": {"host": "a.example.com"}}, "traefik", "traefik"),
+        ({"httpRoute": {"host": "a.example.com", "gateway": {"name": "g"}}}, "traefik", "traefik"),
+        (None, "traefik", None),
     ],
 )
 def test_each_router_names_the_metric_sources_it_feeds(route, source, expected):
     spec = {**({"route": route} if route else {}), "metrics": {"source": source} if source else {}}
     if expected is None:
-        with pytest.raises(InvalidSpec, match="needs spec.route.ingress"):
+        with pytest.raises(InvalidSpec, match="is not available with this spec.route"):
             parse(body(**spec))
     else:
         assert parse(body(**spec)).metrics.source == expected

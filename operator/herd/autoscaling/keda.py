@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from herd import kinds, objectmeta
-from herd.metric_sources import SOURCES, Target
+from herd.metric_sources import SOURCES, target
 from herd.model import WebService
 
 POLLING_INTERVAL_SECONDS = 15
@@ -16,7 +16,7 @@ POLLING_INTERVAL_SECONDS = 15
 
 def scaled_object(ws: WebService) -> dict[str, Any]:
     scaling = ws.autoscaling
-    rpm = SOURCES[ws.metrics.source].requests_per_minute(Target(ws.namespace, ws.name))
+    rpm = SOURCES[ws.metrics.source].requests_per_minute(target(ws))
     return {
         **kinds.SCALED_OBJECT.type_meta(),
         "metadata": objectmeta.metadata(ws, ws.name),

@@ -19,7 +19,7 @@ from herd.autoscaling.decide import (
     with_canary_share,
 )
 from herd.kube import KubeApi
-from herd.metric_sources import SOURCES, Target, Track
+from herd.metric_sources import SOURCES, Track, target
 from herd.model import WebService
 from herd.objectmeta import AUTOSCALER_MANAGER
 from herd.observation import MetricsReader
@@ -39,12 +39,12 @@ class ScaleOutcome:
 
 def observe(prometheus: MetricsReader, ws: WebService, track: Track = "stable") -> Observations:
     source = SOURCES[ws.metrics.source]
-    target = Target(ws.namespace, ws.name, track)
+    selected = target(ws, track)
     url = ws.metrics.prometheus_url
     return Observations(
-        prometheus.query(url, source.requests_per_minute(target)),
-        prometheus.query(url, source.error_rate(target)),
-        prometheus.query(url, source.saturation_error_rate(target)),
+        prometheus.query(url, source.requests_per_minute(selected)),
+        prometheus.query(url, source.error_rate(selected)),
+        prometheus.query(url, source.saturation_error_rate(selected)),
     )
 
 

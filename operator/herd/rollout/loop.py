@@ -10,7 +10,7 @@ from typing import Any
 
 from herd import desired, kinds
 from herd.kinds import Ref
-from herd.metric_sources import SOURCES, Target
+from herd.metric_sources import SOURCES, target
 from herd.model import WebService
 from herd.objectmeta import CANARY_MANAGER, REVISION_LABEL, canary_name
 from herd.observation import MetricsReader
@@ -54,13 +54,13 @@ def _intent(intent: dict[str, Any] | None, state: machine.State) -> machine.Inte
 def analyze(prometheus: MetricsReader, ws: WebService) -> machine.Verdict:
     assert ws.canary is not None
     source = SOURCES[ws.metrics.source]
-    target = Target(ws.namespace, ws.name, "canary", f"{ws.canary.analysis.interval_seconds}s")
+    selected = target(ws, "canary", f"{ws.canary.analysis.interval_seconds}s")
     url = ws.metrics.prometheus_url
     return machine.judge(
         ws.canary.analysis,
-        prometheus.query(url, source.request_count(target)),
-        prometheus.query(url, source.error_rate(target)),
-        prometheus.query(url, source.p99_latency_seconds(target)),
+        prometheus.query(url, source.request_count(selected)),
+        prometheus.query(url, source.error_rate(selected)),
+        prometheus.query(url, source.p99_latency_seconds(selected)),
     )
 
 
