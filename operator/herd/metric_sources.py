@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from herd.model import HttpRoute, IngressRoute, WebService
+from herd.model import HttpRoute, IngressRoute, Route, WebService
 from herd.serving import runtime
 
 Track = Literal["stable", "canary"]
@@ -45,13 +45,21 @@ class Target:
 
 
 def target(ws: WebService, track: Track = "stable", window: str = "1m") -> Target:
-    """What every query about `ws` selects: the one place a Target is built from a spec."""
-    if isinstance(ws.route, IngressRoute):
-        return Target(ws.namespace, ws.name, track, window, "ingress")
-    if isinstance(ws.route, HttpRoute):
-        gateway = (ws.route.gateway.namespace or ws.namespace, ws.route.gateway.name)
-        return Target(ws.namespace, ws.name, track, window, "httpRoute", gateway)
-    return Target(ws.namespace, ws.name, track, window)
+    """What every query about `ws` selects."""
+    return target_behind(ws.route, ws.namespace, ws.name, track, window)
+
+
+def target_behind(
+    route: Route | None, namespace: str, name: str, track: Track = "stable", window: str = "1m"
+) -> Target:
+    """What every query about the WebService `namespace/name` behind `route` selects: the one
+    place a Target is built from a spec."""
+    if isinstance(route, IngressRoute):
+        return Target(namespace, name, track, window, "ingress")
+    if isinstance(route, HttpRoute):
+        gateway = (route.gateway.namespace or namespace, route.gateway.name)
+        return Target(namespace, name, track, window, "httpRoute", gateway)
+    return Target(namespace, name, track, window)
 
 
 def _selector(labels: dict[str, str], extra: str = "") -> str:

@@ -342,6 +342,13 @@ def _route(raw: dict[str, Any] | None, defaults: Settings) -> Route | None:
     raise InvalidSpec("spec.route names no router: set spec.route.ingress or spec.route.httpRoute")
 
 
+def route_of(body: dict[str, Any], defaults: Settings = DEFAULTS) -> Route | None:
+    """The route of a WebService object (defaults applied as the API server does), for readers
+    that need only that of it (herd dashboard); InvalidSpec as `parse` raises it."""
+    spec = api.ROOT.apply_defaults(body).get("spec") or {}
+    return _route(spec.get("route"), defaults)
+
+
 #: Without a route, only the app's own metrics exist.
 UNROUTED_METRIC_SOURCES: tuple[api.MetricSourceName, ...] = ("app",)
 

@@ -77,23 +77,33 @@ def test_prometheus_url(metrics, flag, url):
 
 
 @pytest.mark.parametrize(
-    ("spec", "source", "rate_window", "step"),
+    ("spec", "source", "rate_window", "step", "behind"),
     [
-        ({}, "app", "30s", 5),
-        ({"metrics": {"source": "ingress-nginx"}}, "ingress-nginx", "30s", 5),
-        ({}, "app", "360s", 360),  # a long rollout: each point's rate covers its step
+        ({}, "app", "30s", 5, ()),
+        ({"metrics": {"source": "ingress-nginx"}}, "ingress-nginx", "30s", 5, ()),
+        ({}, "app", "360s", 360, ()),  # a long rollout: each point's rate covers its step
+        (  # Traefik names its series after the route: the page must know it
+            {
+                "metrics": {"source": "traefik"},
+                "route": {"httpRoute": {"host": "a.example.com", "gateway": {"name": "gw"}}},
+            },
+            "traefik",
+            "30s",
+            5,
+            ("httpRoute", ("shop", "gw")),
+        ),
     ],
-    ids=["app", "ingress-nginx", "step-longer-than-the-interval"],
+    ids=["app", "ingress-nginx", "step-longer-than-the-interval", "traefik"],
 )
 def test_range_queries_are_the_canary_analysis_queries_for_both_tracks(
-    spec, source, rate_window, step
+    spec, source, rate_window, step, behind
 ):
     ws = rolling(**spec)
     queries = analysis.range_queries(ws, analysis.Window(START, NOW, step))
     built = SOURCES[source]
 
     def target(track):
-        return Target("shop", "web", track, rate_window)
+        return Target("shop", "web", track, rate_window, *behind)
 
     assert queries == [
         analysis.RangeQuery("error_rate", "canary", built.error_rate(target("canary"))),

@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from herd import api
+from herd import api, model
 from herd.endpoints import in_cluster_service, redacted
-from herd.metric_sources import SOURCES, Target, Track
+from herd.metric_sources import SOURCES, Target, Track, target_behind
 from herd.observation import Series
 from herd.rollout import views as rollout
 from herd.rollout.machine import ACTIVE
@@ -80,8 +80,9 @@ def range_queries(ws: dict[str, Any], window: Window) -> list[RangeQuery]:
         "p99_latency": source.p99_latency_seconds,
     }
     name, namespace = ws["metadata"]["name"], ws["metadata"]["namespace"]
+    route = model.route_of(ws)  # Traefik's series are named after it
     return [
-        RangeQuery(metric, track, build(Target(namespace, name, track, rate_window)))
+        RangeQuery(metric, track, build(target_behind(route, namespace, name, track, rate_window)))
         for metric, build in builders.items()
         for track in TRACKS
     ]
