@@ -38,10 +38,13 @@ def rolling(phase="Paused", **spec):
     ("canary", "window"),
     [
         (paused(startTime=None), None),
-        ({"phase": "Paused", "startTime": rfc3339(START)}, analysis.Window(START, NOW, 5)),
+        (
+            {"phase": "Paused", "startTime": rfc3339(START)},
+            analysis.Window(START, NOW, 5, live=True),
+        ),
         (
             {"phase": "Progressing", "startTime": rfc3339(NOW - 24 * 3600)},
-            analysis.Window(NOW - 24 * 3600, NOW, 360),  # 240 points at most
+            analysis.Window(NOW - 24 * 3600, NOW, 360, live=True),  # 240 points at most
         ),
         (
             {
@@ -52,7 +55,10 @@ def rolling(phase="Paused", **spec):
             analysis.Window(START, START + 600, 5),
         ),
         ({"phase": "RolledBack", "startTime": rfc3339(START)}, analysis.Window(START, NOW, 5)),
-        ({"phase": "Progressing", "startTime": rfc3339(NOW)}, analysis.Window(NOW, NOW + 5, 5)),
+        (
+            {"phase": "Progressing", "startTime": rfc3339(NOW)},
+            analysis.Window(NOW, NOW + 5, 5, live=True),
+        ),
     ],
     ids=["no-rollout", "paused", "a-day", "succeeded", "ended-unknown-when", "just-started"],
 )
@@ -421,3 +427,21 @@ def test_charts_or_a_note(url, answers, charts, note):
 )
 def test_the_section_says_where_its_data_is_from_never_with_credentials(url, source):
     assert analysis.no_rollout(url).source == source
+
+
+@pytest.mark.parametrize(("live", "refresh"), [(True, 5), (False, None)])
+def test_a_live_rollout_asks_again_every_step_whatever_the_answer(live, refresh):
+    # A pause changes nothing of the WebService: only this brings the page new points.
+    window = analysis.Window(START, NOW, 5, live)
+    for answers in (
+        {},
+        {
+            (m, t): Series("value", ((START, 0.0),))
+            for m in analysis.METRICS
+            for t in analysis.TRACKS
+        },
+    ):
+        assert (
+            analysis.charts(rolling(), "http://127.0.0.1:19090", window, answers).refresh_seconds
+            == refresh
+        )

@@ -37,6 +37,8 @@ class Window:
     start: float
     end: float
     step: int
+    #: The rollout goes on: the charts gain a point every step with no change of the WebService.
+    live: bool = False
 
 
 def rollout_window(ws: dict[str, Any], now: float) -> Window | None:
@@ -46,10 +48,11 @@ def rollout_window(ws: dict[str, Any], now: float) -> Window | None:
     start = seconds(canary.get("startTime"))
     if not start:
         return None
-    end = now if canary.get("phase") in ACTIVE else seconds(canary.get("lastProgressTime")) or now
+    live = canary.get("phase") in ACTIVE
+    end = now if live else seconds(canary.get("lastProgressTime")) or now
     end = max(end, start + MIN_STEP_SECONDS)
     step = max(MIN_STEP_SECONDS, math.ceil((end - start) / MAX_POINTS))
-    return Window(start, end, step)
+    return Window(start, end, step, live)
 
 
 def prometheus_url(ws: dict[str, Any], flag: str | None) -> str:
@@ -204,6 +207,8 @@ class Charts:
     charts: tuple[LineChart, ...]
     note: str
     source: str
+    #: Seconds after which the page asks again (a live rollout's step); None: never.
+    refresh_seconds: int | None = None
 
 
 def proxy_needs(url: str) -> str | None:
@@ -235,17 +240,19 @@ def charts(
     """The charts of what Prometheus answered, or the note that says why there are none: it
     failed (the first failure's reason; never an answer's body), or no track has any sample."""
     source = source_text(url)
+    refresh = window.step if window.live else None
     failed = [a for a in answers.values() if a.kind in ("unreachable", "invalid")]
     if failed or len(answers) < len(METRICS) * len(TRACKS):
         reason = failed[0].detail if failed else "not every query was answered"
         needs = proxy_needs(url)
         hint = f" (reading it through the API server needs {needs})" if needs else ""
-        return Charts((), f"Prometheus could not be read: {reason}{hint}.", source)
+        return Charts((), f"Prometheus could not be read: {reason}{hint}.", source, refresh)
     if not any(a.kind == "value" for a in answers.values()):
-        return Charts((), "Prometheus has no data for either track over this rollout.", source)
+        note = "Prometheus has no data for either track over this rollout."
+        return Charts((), note, source, refresh)
     analysis = rollout.canary_spec(ws).get("analysis") or {}
     drawn = tuple(
         line_chart(metric, {t: answers[(metric, t)] for t in TRACKS}, window, analysis)
         for metric in METRICS
     )
-    return Charts(drawn, "", source)
+    return Charts(drawn, "", source, refresh)

@@ -63,6 +63,16 @@
     source.addEventListener("webservice", (event) => {
       if (JSON.parse(event.data).key === own) reload();
     });
+    // A live rollout's charts gain points while the WebService does not change (a pause, say):
+    // the section says how often to ask again. One timer at most.
+    let redraw = null;
+    function scheduleRedraw() {
+      clearTimeout(redraw);
+      const charts = document.getElementById("prometheus-charts");
+      const every = charts ? Number(charts.dataset.refreshSeconds) : 0;
+      if (every) redraw = setTimeout(reload, every * 1000);
+    }
+    scheduleRedraw();
 
     // One request at a time; changes that arrive meanwhile cost one more, not one each.
     async function reload() {
@@ -78,6 +88,7 @@
         if (response.ok) content.innerHTML = await response.text();
       } finally {
         loading = false;
+        scheduleRedraw();
         if (again) {
           again = false;
           reload();
