@@ -74,13 +74,24 @@ metadata: {name: prometheus-server, namespace: monitoring}
 spec:
   ports: [{name: http, port: 80, targetPort: $PROMETHEUS_PORT}]
 ---
-# Endpoints rather than an EndpointSlice: the API server's service proxy (herd dashboard reads
-# Prometheus through it) resolves a Service by its Endpoints; the controller manager mirrors
-# them into the EndpointSlice kube-proxy reads.
+# Endpoints rather than an EndpointSlice, naming a pod: the API server's service proxy (herd
+# dashboard reads Prometheus through it) resolves a Service by its Endpoints and proxies only to
+# addresses of pods. The host's Prometheus is on the node's network, so a host-network pod on
+# the real node stands for it. The controller manager mirrors them into the slice kube-proxy reads.
+apiVersion: v1
+kind: Pod
+metadata: {name: prometheus-host, namespace: monitoring}
+spec:
+  nodeName: $NODE_NAME
+  hostNetwork: true
+  containers: [{name: pause, image: "$PAUSE_IMAGE", imagePullPolicy: Never}]
+---
 apiVersion: v1
 kind: Endpoints
 metadata: {name: prometheus-server, namespace: monitoring}
-subsets: [{addresses: [{ip: "$NODE_IP"}], ports: [{name: http, port: $PROMETHEUS_PORT, protocol: TCP}]}]
+subsets:
+- addresses: [{ip: "$NODE_IP", targetRef: {kind: Pod, namespace: monitoring, name: prometheus-host}}]
+  ports: [{name: http, port: $PROMETHEUS_PORT, protocol: TCP}]
 EOF
   kubectl_admin apply --server-side --field-manager herd-cluster -f "$bin/gateway-api-standard-crds.yaml" >/dev/null
   kubectl_admin wait --for condition=Established --timeout 60s crd/gateways.gateway.networking.k8s.io >/dev/null

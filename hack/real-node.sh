@@ -7,6 +7,8 @@
 # and restores the sysctls. tests/integration/test_real_node.py compares before and after.
 
 NODE_NAME=herd-node
+# The pod sandbox, imported by hack/images.sh (never pulled): also the image of host stand-ins.
+PAUSE_IMAGE=registry.k8s.io/pause:3.10
 # The node's address sits on a bridge of its own (this kernel has no dummy links), so pods and
 # the host reach it, and it disappears with the cluster.
 NODE_LINK=herd0
@@ -119,7 +121,7 @@ state = "$containerd_dir/state"
   address = "$containerd_sock.ttrpc"
 [plugins.'io.containerd.cri.v1.images']
   [plugins.'io.containerd.cri.v1.images'.pinned_images]
-    sandbox = 'registry.k8s.io/pause:3.10'
+    sandbox = '$PAUSE_IMAGE'
   [plugins.'io.containerd.cri.v1.images'.registry]
     config_path = '$containerd_dir/certs.d'
 [plugins.'io.containerd.cri.v1.runtime']
