@@ -241,8 +241,15 @@ def test_operator_runs_with_exactly_the_charts_rbac(helm, release_namespace, mod
             assert workload.exists(kind, "web"), kind
         events = json.loads(workload.run("get", "events", "-o", "json").stdout)["items"]
         assert any(e["reason"] == "Created" for e in events)
-        log = running.log_tail(400)
-        assert "Forbidden" not in log, log  # kopf: APIForbiddenError; Herd: 403 Forbidden
+        # kopf: APIForbiddenError; Herd: 403 Forbidden. A cluster-wide operator also serves
+        # other tests' namespaces, and an Event into one being deleted is refused with
+        # Forbidden (NamespaceTerminating): that is no RBAC the chart lacks.
+        refused = [
+            line
+            for line in running.log_tail(400).splitlines()
+            if "Forbidden" in line and "NamespaceTerminating" not in line
+        ]
+        assert refused == []
 
         # kopf's timers would put a finalizer on it, and in namespaced mode the namespace's
         # deletion takes the operator's RoleBinding first: the namespace would hang.
