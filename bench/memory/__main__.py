@@ -26,7 +26,7 @@ from bench.harness.appservers import (
 )
 from bench.markdown import replace_section, run_lines, table
 from bench.memory import leaky
-from bench.memory.smaps import Memory, children, memory
+from herd_runtime.memory import Memory, children, memory
 
 MIB = 2**20
 #: Every route of the example apps, so the warm-up touches what requests touch.

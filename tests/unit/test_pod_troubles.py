@@ -145,3 +145,72 @@ def test_a_long_message_keeps_its_end():
     found = problems([pod(init=[terminated("herd-runtime-check", 1, message=said)])])
     assert found[0].message.endswith("ImportError: the end (web-1)")
     assert len(found[0].message) < 400
+
+
+MIB = 2**20
+
+
+def oom_killed(report: str, limit: str | None = "256Mi") -> dict:
+    status = terminated("app", 137, "OOMKilled", message=report, last=True)
+    status["lastState"]["terminated"]["finishedAt"] = "2026-12-03T07:00:02Z"
+    resources = {"limits": {"memory": limit}} if limit else {}
+    return {
+        **pod(containers=[status]),
+        "spec": {"containers": [{"name": "app", "resources": resources}]},
+    }
+
+
+def report(server_mib: int, *workers_mib: int, at: str = "1796281200") -> str:
+    # 1796281200 is 2026-12-03T07:00:00Z: two seconds before the kill.
+    workers = ",".join(str(w * MIB) for w in workers_mib)
+    return f'herd-memory {{"at":{at},"server":{server_mib * MIB},"workers":[{workers}]}}'
+
+
+KILLED = "container app of pod web-1 went over its memory limit (256Mi) and was killed."
+
+
+@pytest.mark.parametrize(
+    ("killed", "words"),
+    [
+        pytest.param(
+            oom_killed(report(30, 55, 61, 58, 60)),
+            f"{KILLED} 2 s before, its 4 workers held 55-61 MiB each and the arbiter 30 MiB "
+            "(PSS): set spec.server.workers to 2, or raise resources.limits.memory to 352Mi "
+            "for 4; a worker that keeps growing is a leak spec.server.maxRequests bounds",
+            id="fewer-workers-fit",
+        ),
+        pytest.param(
+            oom_killed(report(30, 80, 80)),
+            f"{KILLED} 2 s before, its 2 workers held 80 MiB each and the arbiter 30 MiB (PSS): "
+            "raise resources.limits.memory to 240Mi for 2; a worker that keeps growing is a "
+            "leak spec.server.maxRequests bounds",
+            id="the-count-fits-a-burst-did-not",
+        ),
+        pytest.param(
+            oom_killed(report(30, 200)),
+            f"{KILLED} 2 s before, its 1 worker held 200 MiB and the arbiter 30 MiB (PSS): "
+            "not one worker of that size fits: raise resources.limits.memory to 288Mi",
+            id="not-one-fits",
+        ),
+        pytest.param(
+            oom_killed(report(240)),
+            f"{KILLED} 2 s before, the server process held 240 MiB (PSS): raise "
+            "resources.limits.memory to 304Mi",
+            id="single-process",
+        ),
+        pytest.param(
+            oom_killed("herd-memory {not json"),
+            "container app of pod web-1 went over its memory limit (256Mi) and was killed: "
+            "lower spec.server.workers or raise resources.limits.memory",
+            id="a-garbled-report-gives-no-numbers",
+        ),
+        pytest.param(
+            oom_killed(report(30, 60), limit=None),
+            "container app of pod web-1 went over its memory limit and was killed: "
+            "lower spec.server.workers or raise resources.limits.memory",
+            id="no-limit-in-the-spec",
+        ),
+    ],
+)
+def test_an_oom_kill_names_what_the_runtime_last_measured_and_what_fits(killed, words):
+    assert problems([killed]) == [Problem("OOMKilled", words)]

@@ -3,13 +3,14 @@ is told (command, environment, ports) and what Prometheus is asked for (metric n
 
 import importlib
 import importlib.metadata
+import os
 import pathlib
 import tomllib
 
-from herd import api, desired, model
+from herd import api, desired, model, pod_troubles
 from herd.metric_sources import SOURCES, Target
 from herd.serving import runtime
-from herd_runtime import check_python, http_metrics, settings
+from herd_runtime import check_python, http_metrics, memory, settings
 
 RUNTIME = pathlib.Path(__file__).parents[2] / "apps/runtime"
 
@@ -29,6 +30,15 @@ def test_the_environment_the_operator_renders_is_what_the_runtime_reads():
     assert read.metrics_port == api.SPEC.properties["metricsPort"].default
     assert read.health_path == api.SPEC.properties["healthPath"].default
     assert str(read.multiprocess_dir) == runtime.MULTIPROC_DIR
+    assert runtime.MEMORY_REPORT_ENV == settings.MEMORY_REPORT_ENV
+    assert str(read.memory_report) == rendered_container()["terminationMessagePath"]
+
+
+def test_the_operator_reads_the_memory_report_the_runtime_writes():
+    assert runtime.MEMORY_REPORT_PREFIX == memory.REPORT_PREFIX
+    read = pod_troubles.memory_report(memory.report_line(os.getpid(), 1796281200.0))
+    assert read is not None and read.at == 1796281200.0
+    assert read.server == memory.memory(os.getpid()).pss
 
 
 def test_the_defaults_agree():

@@ -123,4 +123,5 @@ def test_gunicorn_config_defines_no_setting_by_accident() -> None:
         "post_worker_init",
         "worker_exit",
         "child_exit",
+        "on_exit",
     }

@@ -27,6 +27,12 @@ HEALTH_PATH_ENV = "HERD_HEALTH_PATH"
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 MULTIPROC_DIR = "/run/herd/metrics"
 
+#: The file herd-runtime keeps its memory report in (herd_runtime.memory): the app container's
+#: termination message, which the kubelet hands on even after an OOM kill.
+MEMORY_REPORT_ENV = "HERD_MEMORY_REPORT"
+MEMORY_REPORT_PATH = "/dev/termination-log"
+MEMORY_REPORT_PREFIX = "herd-memory "
+
 #: gunicorn's own variable for the worker count; Herd sets it to the tuned value.
 WORKERS_ENV = "WEB_CONCURRENCY"
 #: Variables only Herd sets: a user's value would silently break metrics, health or tuning.

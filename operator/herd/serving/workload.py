@@ -80,6 +80,7 @@ def _env(ws: WebService, config: ServerConfig) -> list[dict[str, Any]]:
         {"name": runtime.MULTIPROC_DIR_ENV, "value": runtime.MULTIPROC_DIR},
         {"name": runtime.METRICS_PORT_ENV, "value": str(ws.metrics_port)},
         {"name": runtime.HEALTH_PATH_ENV, "value": ws.health_path},
+        {"name": runtime.MEMORY_REPORT_ENV, "value": runtime.MEMORY_REPORT_PATH},
     ]
     users = [dict(e) for e in ws.env]
     if ws.runtime == "inject":
@@ -170,6 +171,10 @@ def pod_template(ws: WebService, config: ServerConfig, track: str = "stable") ->
         # Up to two minutes to import the app before liveness applies.
         "startupProbe": _probe(ws, period=2, failures=60),
         "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SLEEP_SECONDS}}},
+        # The runtime's memory report while it runs; a crash's last log lines once it exits
+        # of its own accord (it empties the report then).
+        "terminationMessagePath": runtime.MEMORY_REPORT_PATH,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": _restricted(),
         "volumeMounts": [
             {"name": "tmp", "mountPath": TMP_DIR},

@@ -15,6 +15,7 @@ from typing import Any
 from herd_runtime import multiproc
 from herd_runtime.appload import Interface
 from herd_runtime.deadlines import ThreadDeadlines, deadline_seconds
+from herd_runtime.memory import memory_report
 from herd_runtime.metrics_server import MetricsServer, multiprocess_renderer
 from herd_runtime.middleware import instrument
 from herd_runtime.settings import RuntimeSettings
@@ -43,7 +44,9 @@ def when_ready(server: Any) -> None:
     settings = _settings()
     try:
         _metrics_server = MetricsServer(
-            settings.metrics_port, multiprocess_renderer(_multiprocess_dir(settings))
+            settings.metrics_port,
+            multiprocess_renderer(_multiprocess_dir(settings)),
+            memory_report=memory_report(settings),
         )
     except OSError as error:
         raise SystemExit(
@@ -101,6 +104,12 @@ def worker_exit(server: Any, worker: Any) -> None:
     their deadline."""
     if _thread_deadlines is not None:
         _thread_deadlines.exit_if_stuck()
+
+
+def on_exit(server: Any) -> None:
+    """In the arbiter, exiting of its own accord: the memory report is no explanation of it."""
+    if _metrics_server is not None and _metrics_server.memory_report is not None:
+        _metrics_server.memory_report.clear()
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from herd_runtime.memory import MemoryReport
 from herd_runtime.multiproc import DIRECTORY_LOCK
 
 METRICS_PATH = "/metrics"
@@ -49,12 +50,25 @@ def process_renderer() -> Renderer:
 class MetricsServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int, render: Renderer, host: str = "0.0.0.0") -> None:
+    def __init__(
+        self,
+        port: int,
+        render: Renderer,
+        host: str = "0.0.0.0",
+        memory_report: MemoryReport | None = None,
+    ) -> None:
         super().__init__((host, port), _MetricsHandler)
         self.render = render
+        self.memory_report = memory_report
 
     def start(self) -> None:
         threading.Thread(target=self.serve_forever, name="herd-metrics", daemon=True).start()
+
+    def service_actions(self) -> None:
+        """Between two requests, every half second: the memory report rides on this thread
+        rather than on one more in the arbiter that every fork would copy."""
+        if self.memory_report is not None:
+            self.memory_report.maybe_write()
 
 
 class _MetricsHandler(BaseHTTPRequestHandler):

@@ -15,6 +15,7 @@ DEFAULT_HEALTH_PATH = "/healthz"
 METRICS_PORT_ENV = "HERD_METRICS_PORT"
 HEALTH_PATH_ENV = "HERD_HEALTH_PATH"
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+MEMORY_REPORT_ENV = "HERD_MEMORY_REPORT"
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class RuntimeSettings:
     health_path: str
     #: Where worker processes share metric files; None in a plain single-process server.
     multiprocess_dir: Path | None
+    #: The file the memory report is kept in (the container's terminationMessagePath), if any.
+    memory_report: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> RuntimeSettings:
@@ -34,6 +37,7 @@ class RuntimeSettings:
             metrics_port=_metrics_port(env.get(METRICS_PORT_ENV)),
             health_path=health_path,
             multiprocess_dir=Path(raw_dir) if raw_dir else None,
+            memory_report=Path(report) if (report := env.get(MEMORY_REPORT_ENV)) else None,
         )
 
     def check_app_port(self, port: int, what: str) -> None:

@@ -14,6 +14,7 @@ from uvicorn.main import main as uvicorn_main
 from herd_runtime import multiproc
 from herd_runtime.appload import detect_interface, load_app, parse_uvicorn_ref
 from herd_runtime.errors import StartupError
+from herd_runtime.memory import memory_report
 from herd_runtime.metrics_server import MetricsServer, multiprocess_renderer, process_renderer
 from herd_runtime.middleware import instrument
 from herd_runtime.settings import RuntimeSettings
@@ -39,6 +40,8 @@ def run(argv: list[str], settings: RuntimeSettings) -> None:
     metrics.start()
     params.update(app=instrument(app, "asgi", settings.health_path), factory=False)
     uvicorn_main.callback(**params)  # type: ignore[misc]
+    if metrics.memory_report is not None:
+        metrics.memory_report.clear()
 
 
 def _parse(argv: list[str]) -> dict[str, Any]:
@@ -76,7 +79,7 @@ def _metrics_server(settings: RuntimeSettings) -> MetricsServer:
         else process_renderer()
     )
     try:
-        return MetricsServer(settings.metrics_port, renderer)
+        return MetricsServer(settings.metrics_port, renderer, memory_report=memory_report(settings))
     except OSError as error:
         raise StartupError(
             f"cannot serve metrics on port {settings.metrics_port}: {error.strerror}"
