@@ -9,7 +9,7 @@ import tomllib
 from herd import api, desired, model
 from herd.metric_sources import SOURCES, Target
 from herd.serving import runtime
-from herd_runtime import check_python, http_metrics, settings
+from herd_runtime import check_python, http_metrics, metrics_server, settings
 
 RUNTIME = pathlib.Path(__file__).parents[2] / "apps/runtime"
 
@@ -29,6 +29,7 @@ def test_the_environment_the_operator_renders_is_what_the_runtime_reads():
     assert read.metrics_port == api.SPEC.properties["metricsPort"].default
     assert read.health_path == api.SPEC.properties["healthPath"].default
     assert str(read.multiprocess_dir) == runtime.MULTIPROC_DIR
+    assert runtime.METRICS_PATH == metrics_server.METRICS_PATH
 
 
 def test_the_defaults_agree():
