@@ -1,14 +1,16 @@
 """The optional PodMonitor per WebService: what it selects and scrapes, when it is rendered,
-the settings that turn it on, discovery of its CRD, and one reconcile either way."""
+the settings that turn it on, discovery of its CRD (and the word at start without it), and one
+reconcile either way."""
 
 from __future__ import annotations
 
 import json
 
+import kopf
 import pytest
 from kubernetes.client import ApiClient, Configuration
 
-from herd import cli, kinds
+from herd import cli, handlers, kinds
 from herd.desired import Tracks, desired, owned
 from herd.kinds import Ref
 from herd.kube import DISCOVERY_SECONDS, Kube
@@ -195,6 +197,25 @@ def test_served_asks_discovery_once_per_interval(status, body, answer):
         clock[0] += 1
         assert kube.served(kinds.POD_MONITOR) is answer
         assert len(seen) == 2
+
+
+@pytest.mark.parametrize(
+    ("settings", "unserved", "warned"),
+    [
+        (Settings(pod_monitors=True), {kinds.POD_MONITOR.kind}, True),
+        (Settings(pod_monitors=True), set(), False),
+        (Settings(), {kinds.POD_MONITOR.kind}, False),  # off: nothing to say, nothing asked
+    ],
+)
+def test_the_operator_says_at_start_when_it_can_make_no_pod_monitors(
+    caplog, settings, unserved, warned
+):
+    kube = FakeKube()
+    kube.unserved = unserved
+    handlers._warn_if_pod_monitors_unavailable(kopf.Memo(settings=settings, kube=kube))
+    said = [r for r in caplog.records if "podmonitors.monitoring.coreos.com" in r.getMessage()]
+    assert bool(said) is warned
+    assert kube.count("served") == (1 if settings.pod_monitors else 0)
 
 
 # --- One reconcile. ---
