@@ -16,12 +16,12 @@ from herd.drift import contains, foreign, forged, owns_more, pointer
 from herd.kinds import Ref
 from herd.kube import FIELD_MANAGER, KubeApi
 from herd.objectmeta import (
-    INSTANCE_LABEL,
     MANAGED_BY,
     MANAGED_BY_LABEL,
     OPERATOR_MANAGERS,
     REVISION_LABEL,
     USER_STATUS_FIELDS,
+    pods_selector,
 )
 from herd.observation import MetricsReader
 from herd.rollout import loop as rollout
@@ -353,7 +353,7 @@ def _pod_problems(
     WebService costs no pod listing."""
     if not any(((d or {}).get("status") or {}).get("unavailableReplicas") for d in deployments):
         return []
-    selector = f"{INSTANCE_LABEL}={ws.name},{MANAGED_BY_LABEL}={MANAGED_BY}"
+    selector = ",".join(f"{k}={v}" for k, v in pods_selector(ws).items())
     try:
         return pod_troubles.problems(kube.list(kinds.POD, ws.namespace, selector))
     except ApiError as error:

@@ -19,13 +19,8 @@ def pod_monitor(ws: WebService, labels: tuple[tuple[str, str], ...]) -> dict[str
         **kinds.POD_MONITOR.type_meta(),
         "metadata": meta,
         "spec": {
-            # What the pods of both tracks carry: the track label would select one.
-            "selector": {
-                "matchLabels": {
-                    objectmeta.INSTANCE_LABEL: ws.name,
-                    objectmeta.MANAGED_BY_LABEL: objectmeta.MANAGED_BY,
-                }
-            },
+            # Both tracks: a track's own selector would leave the other unscraped.
+            "selector": {"matchLabels": objectmeta.pods_selector(ws)},
             # Copied onto the series under the names the annotation scrape's labelmap gives
             # them (app_kubernetes_io_instance, herd_dev_track): the app metric source's PromQL
             # reads either.
