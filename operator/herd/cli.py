@@ -16,12 +16,29 @@ import yaml
 from herd import api, model
 from herd.rollout import cli as rollout_cli
 from herd.serving import tuning
-from herd.settings import Settings
+from herd.settings import Settings, label_pair
 from herd.status import server_status
 
 
 def _dump(objects: Sequence[dict[str, Any]]) -> str:
     return yaml.safe_dump_all(objects, sort_keys=False, default_flow_style=False)
+
+
+def operator_settings(args: argparse.Namespace) -> Settings:
+    """The settings `herd operator`'s flags say."""
+    return Settings(
+        ingress_class=args.ingress_class,
+        prometheus_url=args.prometheus_url,
+        prometheus_allowed=tuple(args.prometheus_allow),
+        prometheus_credentials=args.prometheus_credentials,
+        runtime_image=args.runtime_image,
+        allowed_ingress_annotations=tuple(args.allow_ingress_annotation),
+        autoscale_interval=args.autoscale_interval,
+        canary_interval=args.canary_interval,
+        retry_interval=args.retry_interval,
+        pod_monitors=args.pod_monitors,
+        pod_monitor_labels=tuple(args.pod_monitor_label),
+    )
 
 
 def cmd_operator(args: argparse.Namespace) -> int:
@@ -32,17 +49,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
 
     from herd import handlers
 
-    settings = Settings(
-        ingress_class=args.ingress_class,
-        prometheus_url=args.prometheus_url,
-        prometheus_allowed=tuple(args.prometheus_allow),
-        prometheus_credentials=args.prometheus_credentials,
-        runtime_image=args.runtime_image,
-        allowed_ingress_annotations=tuple(args.allow_ingress_annotation),
-        autoscale_interval=args.autoscale_interval,
-        canary_interval=args.canary_interval,
-        retry_interval=args.retry_interval,
-    )
+    settings = operator_settings(args)
     registry = kopf.OperatorRegistry()
     handlers.register(settings, registry)
     kopf.configure(
@@ -226,6 +233,22 @@ def parser(prog: str = "herd") -> argparse.ArgumentParser:
         default=defaults.retry_interval,
         help="seconds between retries of a WebService the API server refused to let the "
         "operator serve (RBAC, a rejected apply) (env HERD_RETRY_INTERVAL)",
+    )
+    run.add_argument(
+        "--pod-monitors",
+        action="store_true",
+        default=defaults.pod_monitors,
+        help="a prometheus-operator PodMonitor per WebService, where the cluster serves its "
+        "CRD (env HERD_POD_MONITORS=true)",
+    )
+    run.add_argument(
+        "--pod-monitor-label",
+        action="append",
+        metavar="KEY=VALUE",
+        type=label_pair,
+        default=list(defaults.pod_monitor_labels),
+        help="a label on every PodMonitor, e.g. release=NAME for kube-prometheus-stack's "
+        "podMonitorSelector (repeatable; env HERD_POD_MONITOR_LABELS, comma-separated)",
     )
     run.add_argument("--log-format", choices=("text", "json"), default="text")
     run.add_argument("-v", "--verbose", action="store_true")

@@ -12,7 +12,7 @@ from herd.kinds import Ref
 from herd.model import WebService
 from herd.objectmeta import REVISION_LABEL, canary_name
 from herd.rollout.machine import State, canary_replicas
-from herd.serving import workload
+from herd.serving import pod_monitor, workload
 from herd.serving.tuning import ServerConfig, resolve
 
 
@@ -72,12 +72,20 @@ def owned(ws: WebService) -> list[Ref]:
         *(Ref(kinds.SERVICE.kind, ws.namespace, name) for name in both),
         Ref(kinds.POD_DISRUPTION_BUDGET.kind, ws.namespace, ws.name),
         Ref(kinds.SCALED_OBJECT.kind, ws.namespace, ws.name),
+        Ref(kinds.POD_MONITOR.kind, ws.namespace, ws.name),
         *routing.owned(ws),
     ]
 
 
-def desired(ws: WebService, tracks: Tracks | None = None, kept: Held | None = None) -> Desired:
-    """The objects of `ws`; `kept` is what the operator keeps on the stable Service."""
+def desired(
+    ws: WebService,
+    tracks: Tracks | None = None,
+    kept: Held | None = None,
+    pod_monitor_labels: tuple[tuple[str, str], ...] | None = None,
+) -> Desired:
+    """The objects of `ws`; `kept` is what the operator keeps on the stable Service. A
+    PodMonitor, with `pod_monitor_labels`, unless they are None (off, or the cluster does not
+    serve the CRD)."""
     tracks = tracks or Tracks(stable=ws)
     config = config_of(tracks.stable)
     deployment = workload.deployment(tracks.stable, config, ws.replicas)
@@ -107,6 +115,8 @@ def desired(ws: WebService, tracks: Tracks | None = None, kept: Held | None = No
         objects.append(workload.pod_disruption_budget(ws))
     if ws.autoscaling.enabled and ws.autoscaling.engine == "keda":
         objects.append(keda.scaled_object(ws))
+    if pod_monitor_labels is not None:
+        objects.append(pod_monitor.pod_monitor(ws, pod_monitor_labels))
 
     wanted = {Ref.of(obj) for obj in objects}
     absent = tuple(ref for ref in owned(ws) if ref not in wanted)

@@ -75,6 +75,25 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     memo.prometheus = Prometheus(
         credentials=(memo.settings.prometheus_url, credentials) if credentials else None
     )
+    _warn_if_pod_monitors_unavailable(memo)
+
+
+def _warn_if_pod_monitors_unavailable(memo: kopf.Memo) -> None:
+    """Said once at start, for the admin who turned PodMonitors on: a WebService says it only
+    when its spec changes (reconcile's PodMonitorUnavailable event)."""
+    if not memo.settings.pod_monitors:
+        return
+    try:
+        served = memo.kube.served(kinds.POD_MONITOR)
+    except ApiError:
+        return  # each reconcile asks again
+    if not served:
+        log.warning(
+            "--pod-monitors: the cluster serves no %s.%s (the Prometheus Operator's CRD); "
+            "no PodMonitors until it does",
+            kinds.POD_MONITOR.plural,
+            kinds.POD_MONITOR.group,
+        )
 
 
 def close_clients(memo: kopf.Memo, **_: Any) -> None:

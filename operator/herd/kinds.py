@@ -49,6 +49,7 @@ INGRESS = Kind("Ingress", "networking.k8s.io/v1", "ingresses")
 HTTP_ROUTE = Kind("HTTPRoute", "gateway.networking.k8s.io/v1", "httproutes")
 POD_DISRUPTION_BUDGET = Kind("PodDisruptionBudget", "policy/v1", "poddisruptionbudgets")
 SCALED_OBJECT = Kind("ScaledObject", "keda.sh/v1alpha1", "scaledobjects")
+POD_MONITOR = Kind("PodMonitor", "monitoring.coreos.com/v1", "podmonitors")
 
 #: The kinds a WebService owns: watched, so an object edited or deleted by hand is restored.
 CHILDREN: tuple[Kind, ...] = (
@@ -58,6 +59,7 @@ CHILDREN: tuple[Kind, ...] = (
     HTTP_ROUTE,
     POD_DISRUPTION_BUDGET,
     SCALED_OBJECT,
+    POD_MONITOR,
 )
 #: Read only, never written: the pods of a WebService's Deployments, for why they do not start.
 POD = Kind("Pod", "v1", "pods")

@@ -10,7 +10,8 @@ import email.utils
 import json
 import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -27,6 +28,9 @@ from herd.objectmeta import RECONCILER_MANAGER
 from herd.operator_metrics import API_REQUESTS
 
 FIELD_MANAGER = RECONCILER_MANAGER
+#: How long an answer of API discovery is trusted: reconciles ask for every WebService, and a
+#: CRD installed meanwhile is seen within this long.
+DISCOVERY_SECONDS = 30.0
 
 
 class KubeApi(Protocol):
@@ -52,6 +56,8 @@ class KubeApi(Protocol):
     ) -> dict[str, Any]: ...
 
     def server_time(self) -> float | None: ...
+
+    def served(self, kind: Kind) -> bool: ...
 
 
 class UserApi(Protocol):
@@ -92,9 +98,11 @@ def _path(ref: Ref, subresource: str | None = None) -> str:
 
 
 class Kube:
-    def __init__(self, client: ApiClient):
+    def __init__(self, client: ApiClient, monotonic: Callable[[], float] = time.monotonic):
         self.client = client
         self._clock = threading.local()  # the Date of this thread's last answer
+        self._monotonic = monotonic
+        self._served: dict[Kind, tuple[float, bool]] = {}  # kind: (when asked, answer)
 
     def server_time(self) -> float | None:
         """The API server's clock at this thread's last answer (whole seconds): one clock for
@@ -157,6 +165,24 @@ class Kube:
                 causes,
             )
         return data
+
+    def served(self, kind: Kind) -> bool:
+        """Whether the API server serves `kind` (its CRD is installed), as discovery said at
+        most DISCOVERY_SECONDS ago."""
+        now = self._monotonic()
+        asked = self._served.get(kind)
+        if asked is not None and now - asked[0] < DISCOVERY_SECONDS:
+            return asked[1]
+        prefix = "/api" if kind.api_version == "v1" else "/apis"
+        try:
+            found = self._request("GET", f"{prefix}/{kind.api_version}", "APIResourceList")
+            answer = any(r.get("name") == kind.plural for r in found.get("resources", []))
+        except ApiError as error:
+            if error.status != 404:  # 404: the group or version is not served at all
+                raise
+            answer = False
+        self._served[kind] = (now, answer)
+        return answer
 
     def get(self, ref: Ref) -> dict[str, Any] | None:
         try:

@@ -5,7 +5,8 @@ many failed, how slow" for one track of one WebService. Pure: queries are tested
   `http_request_duration_seconds`, scraped from the pods. Prometheus's usual pod discovery
   (the prometheus chart's `kubernetes-pods` job) copies pod labels onto the series, sanitised:
   `app.kubernetes.io/instance` becomes `app_kubernetes_io_instance`, `herd.dev/track`
-  becomes `herd_dev_track`, and adds `namespace`.
+  becomes `herd_dev_track`, and adds `namespace`. The PodMonitor of `--pod-monitors`
+  (herd.serving.pod_monitor) gives the series the same three.
 - `ingress-nginx`: `nginx_ingress_controller_requests{namespace, ingress, status, canary}`
   and `nginx_ingress_controller_request_duration_seconds`. Requests the controller sent to a
   canary upstream carry a non-empty `canary` label; Herd tells the tracks apart by it

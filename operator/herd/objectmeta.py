@@ -43,6 +43,11 @@ def selector(ws: WebService, track: str = "stable") -> dict[str, str]:
     return {INSTANCE_LABEL: ws.name, TRACK_LABEL: track}
 
 
+def pods_selector(ws: WebService) -> dict[str, str]:
+    """The labels the pods of both tracks carry, of this WebService's and no one else's."""
+    return {INSTANCE_LABEL: ws.name, MANAGED_BY_LABEL: MANAGED_BY}
+
+
 def selector_string(ws: WebService, track: str = "stable") -> str:
     return ",".join(f"{k}={v}" for k, v in selector(ws, track).items())
 

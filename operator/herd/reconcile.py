@@ -16,12 +16,12 @@ from herd.drift import contains, foreign, forged, owns_more, pointer
 from herd.kinds import Ref
 from herd.kube import FIELD_MANAGER, KubeApi
 from herd.objectmeta import (
-    INSTANCE_LABEL,
     MANAGED_BY,
     MANAGED_BY_LABEL,
     OPERATOR_MANAGERS,
     REVISION_LABEL,
     USER_STATUS_FIELDS,
+    pods_selector,
 )
 from herd.observation import MetricsReader
 from herd.rollout import loop as rollout
@@ -185,7 +185,9 @@ def reconcile(
         outcome = Outcome(subject=body)
         body = _without_forged_status(kube, body, outcome)
         try:
-            _converge(kube, prometheus, body, model.parse(body, settings), now, outcome)
+            ws = model.parse(body, settings)
+            pod_monitor_labels = _pod_monitor_labels(kube, settings, ws, body, outcome)
+            _converge(kube, prometheus, body, ws, pod_monitor_labels, now, outcome)
         except model.InvalidSpec as error:
             _degrade(kube, body, status.Problem(error.reason, str(error)), now, outcome)
         except (ApiError, TransientError, NamespaceGone):
@@ -240,11 +242,41 @@ def _degrade(
     _write_status(kube, body, new_status, outcome)
 
 
+def _pod_monitor_labels(
+    kube: KubeApi,
+    settings: Settings,
+    ws: model.WebService,
+    body: dict[str, Any],
+    outcome: Outcome,
+) -> tuple[tuple[str, str], ...] | None:
+    """The labels of the WebService's PodMonitor, or None for no PodMonitor: the setting is
+    off, or the cluster serves no PodMonitor CRD. That is no fault of the WebService's (its
+    pods still carry the scrape annotations), so a Warning, once per generation rather than on
+    every pass, and not Degraded."""
+    if not settings.pod_monitors:
+        return None
+    if kube.served(kinds.POD_MONITOR):
+        return settings.pod_monitor_labels
+    if ws.generation != (body.get("status") or {}).get("observedGeneration"):
+        crd = f"{kinds.POD_MONITOR.plural}.{kinds.POD_MONITOR.group}"
+        outcome.events.append(
+            (
+                "Warning",
+                "PodMonitorUnavailable",
+                f"no PodMonitor: the operator runs with --pod-monitors, but the cluster has no "
+                f"CRD {crd} (the Prometheus Operator's); the pods' prometheus.io annotations "
+                "still ask to be scraped",
+            )
+        )
+    return None
+
+
 def _converge(
     kube: KubeApi,
     prometheus: MetricsReader,
     body: dict[str, Any],
     ws: model.WebService,
+    pod_monitor_labels: tuple[tuple[str, str], ...] | None,
     now: float,
     outcome: Outcome,
 ) -> None:
@@ -268,7 +300,7 @@ def _converge(
         live.get(stable_ref), revision, ws.replicas
     )
     stable_spec = model.pod_fields(body["spec"]) if promoted else kept.stable_spec
-    want = desired.desired(ws, tracks, held.Held(stable_spec, turn.record))
+    want = desired.desired(ws, tracks, held.Held(stable_spec, turn.record), pod_monitor_labels)
 
     deployment: dict[str, Any] | None = None
     problems: list[status.Problem] = [
@@ -321,7 +353,7 @@ def _pod_problems(
     WebService costs no pod listing."""
     if not any(((d or {}).get("status") or {}).get("unavailableReplicas") for d in deployments):
         return []
-    selector = f"{INSTANCE_LABEL}={ws.name},{MANAGED_BY_LABEL}={MANAGED_BY}"
+    selector = ",".join(f"{k}={v}" for k, v in pods_selector(ws).items())
     try:
         return pod_troubles.problems(kube.list(kinds.POD, ws.namespace, selector))
     except ApiError as error:

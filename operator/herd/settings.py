@@ -31,6 +31,12 @@ class Settings:
     #: Seconds between two retries of a WebService the API server refused to let the operator
     #: serve (RBAC taken away, a rejected apply): nothing else would reconcile it once fixed.
     retry_interval: float = 30.0
+    #: A prometheus-operator PodMonitor per WebService, where the cluster serves the CRD: for
+    #: Prometheus servers that select PodMonitors rather than read the pods' scrape annotations.
+    pod_monitors: bool = False
+    #: Labels on every PodMonitor, e.g. what the Prometheus's podMonitorSelector matches
+    #: (kube-prometheus-stack: release=NAME).
+    pod_monitor_labels: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -50,4 +56,16 @@ class Settings:
             ),
             canary_interval=float(os.environ.get("HERD_CANARY_INTERVAL", cls.canary_interval)),
             retry_interval=float(os.environ.get("HERD_RETRY_INTERVAL", cls.retry_interval)),
+            pod_monitors=os.environ.get("HERD_POD_MONITORS", "").lower() in ("true", "1"),
+            pod_monitor_labels=tuple(
+                label_pair(p) for p in os.environ.get("HERD_POD_MONITOR_LABELS", "").split(",") if p
+            ),
         )
+
+
+def label_pair(text: str) -> tuple[str, str]:
+    """`key=value` as (key, value)."""
+    key, equals, value = text.partition("=")
+    if not key or not equals:
+        raise ValueError(f"{text!r} is not a label: key=value")
+    return key, value

@@ -1,5 +1,6 @@
-"""The chart's Grafana dashboard and PrometheusRule, without the cluster: the values schema, the
-ConfigMap holding the dashboard file as it is, the rules through `promtool check rules` and
+"""The chart's Grafana dashboard, PrometheusRule and PodMonitor values, without the cluster: the
+values schema, the PodMonitor values as the operator's flags read them, the ConfigMap holding
+the dashboard file as it is, the rules through `promtool check rules` and
 `promtool test rules`, and every dashboard query answered by a real Prometheus over a TSDB of
 synthetic series. A missing helm, prometheus or promtool fails these tests with the reason."""
 
@@ -20,6 +21,8 @@ import yaml
 from bench.harness import prometheus as prom
 from bench.harness.appservers import free_port
 from bench.harness.cluster import REPO, ClusterUnavailable, pins, tools_bin
+from herd import cli
+from herd.settings import Settings
 
 CHART = REPO / "charts" / "herd"
 DASHBOARD = CHART / "dashboards" / "herd.json"
@@ -108,6 +111,14 @@ def rendered(helm: Path, *values: str) -> dict[str, dict[str, Any]]:
             ],
             id="rule-labels-job-runbook",
         ),
+        pytest.param(
+            [
+                *("--set", "metrics.podMonitors.enabled=true"),
+                *("--set", "metrics.podMonitors.labels.release=kube-prometheus-stack"),
+                *("--set", "metrics.podMonitors.labels.example\\.com/team=platform"),
+            ],
+            id="pod-monitors-labels",
+        ),
     ],
 )
 def test_values_schema_accepts_the_monitoring_values(helm, values):
@@ -127,6 +138,9 @@ def test_values_schema_accepts_the_monitoring_values(helm, values):
         (["--set", "metrics.prometheusRule.runbookURL=docs/operations.md"], "runbookURL"),
         (["--set", "metrics.prometheusRule.runbookURL=https://x/ops#alerts"], "runbookURL"),
         (["--set", "metrics.prometheusRule.severity=page"], "severity"),
+        (["--set", "metrics.podMonitors.enabled=yes"], "enabled"),
+        (["--set", "metrics.podMonitors.labels.release=-kps-"], "podMonitors"),
+        (["--set", "metrics.podMonitors.labels.not a key=x"], "not a key"),
     ],
 )
 def test_values_schema_rejects_bad_monitoring_values(helm, values, message):
@@ -182,6 +196,31 @@ def test_the_servicemonitor_keeps_the_webservices_namespace_label(helm):
     objects = rendered(helm, "--set", "metrics.serviceMonitor.enabled=true")
     [endpoint] = objects[f"ServiceMonitor/{RELEASE}"]["spec"]["endpoints"]
     assert endpoint["honorLabels"] is True
+
+
+def operator_settings(helm: Path, *values: str) -> Settings:
+    """What the operator the chart runs is told, read by its own command line."""
+    deployment = rendered(helm, *values)[f"Deployment/{RELEASE}"]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    return cli.operator_settings(cli.parser().parse_args(container["args"]))
+
+
+def test_pod_monitors_are_off_by_default(helm):
+    assert operator_settings(helm).pod_monitors is False
+
+
+def test_the_pod_monitor_values_reach_the_operator(helm):
+    settings = operator_settings(
+        helm,
+        *("--set", "metrics.podMonitors.enabled=true"),
+        *("--set", "metrics.podMonitors.labels.release=kps"),
+        *("--set", "metrics.podMonitors.labels.example\\.com/team=platform"),
+    )
+    assert settings.pod_monitors is True
+    assert sorted(settings.pod_monitor_labels) == [
+        ("example.com/team", "platform"),
+        ("release", "kps"),
+    ]
 
 
 # --- The rules. ---

@@ -8,6 +8,8 @@ Nothing runs the Deployment controller: `roll_out` says a Deployment finished ro
 
 Every call the code under test makes is recorded in `calls` as (verb, Ref); a test changes
 the world behind the operator's back with `put`, `edit` and `remove`, which are not recorded.
+Every kind is served unless a test names it in `unserved` (its CRD not installed): writes of
+it are then refused with a 404, as the API server refuses them.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class FakeKube:
         self._failures: dict[tuple[str, str], ApiError] = {}
         self._uids = itertools.count(1)
         self._versions = itertools.count(1)
+        #: Kinds (as in `Kind.kind`) whose CRD the cluster lacks.
+        self.unserved: set[str] = set()
 
     # --- The world behind the operator's back (not recorded). ---
 
@@ -147,6 +151,12 @@ class FakeKube:
         error = self._failures.get((verb, ref.kind))
         if error is not None:
             raise error
+        if ref.kind in self.unserved and verb in WRITES:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    def served(self, kind: kinds.Kind) -> bool:
+        self._call("served", Ref(kind.kind, "", ""))
+        return kind.kind not in self.unserved
 
     def get(self, ref: Ref) -> dict[str, Any] | None:
         self._call("get", ref)

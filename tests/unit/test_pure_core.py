@@ -21,6 +21,7 @@ PURE = (
     "herd.rollout.views",
     "herd.routing",
     "herd.serving.workload",
+    "herd.serving.pod_monitor",
     "herd.validation",
     "herd.dashboard.views",
     "herd.dashboard.analysis",

@@ -35,6 +35,7 @@ def test_minimal_spec_renders_deployment_and_service_only():
         ("Ingress", "shop"),
         ("PodDisruptionBudget", "shop"),
         ("ScaledObject", "shop"),
+        ("PodMonitor", "shop"),
         ("Deployment", "shop-canary"),
         ("Service", "shop-canary"),
         ("Ingress", "shop-canary"),

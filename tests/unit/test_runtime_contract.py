@@ -10,7 +10,7 @@ import tomllib
 from herd import api, desired, model, pod_troubles
 from herd.metric_sources import SOURCES, Target
 from herd.serving import runtime
-from herd_runtime import check_python, http_metrics, memory, settings
+from herd_runtime import check_python, http_metrics, memory, metrics_server, settings
 
 RUNTIME = pathlib.Path(__file__).parents[2] / "apps/runtime"
 
@@ -30,6 +30,7 @@ def test_the_environment_the_operator_renders_is_what_the_runtime_reads():
     assert read.metrics_port == api.SPEC.properties["metricsPort"].default
     assert read.health_path == api.SPEC.properties["healthPath"].default
     assert str(read.multiprocess_dir) == runtime.MULTIPROC_DIR
+    assert runtime.METRICS_PATH == metrics_server.METRICS_PATH
     assert runtime.MEMORY_REPORT_ENV == settings.MEMORY_REPORT_ENV
     assert str(read.memory_report) == rendered_container()["terminationMessagePath"]
 

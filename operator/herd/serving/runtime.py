@@ -22,6 +22,8 @@ MINIMUM_PYTHON = "3.11"
 CHECK_SCRIPT = f"{INJECT_DIR}/herd_runtime/check_python.py"
 
 METRICS_PORT_ENV = "HERD_METRICS_PORT"
+#: Where herd-runtime serves the metrics, on the metrics port.
+METRICS_PATH = "/metrics"
 HEALTH_PATH_ENV = "HERD_HEALTH_PATH"
 #: Where gunicorn's worker processes share metric files (prometheus_client's multiprocess mode).
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"

@@ -10,6 +10,8 @@ from herd.serving import runtime
 from herd.serving.tuning import PRE_STOP_SLEEP_SECONDS, ServerConfig
 
 CONTAINER = "app"
+#: The name of the container port herd-runtime serves the metrics on.
+METRICS_PORT = "metrics"
 #: The init containers of an injected runtime: the copy from the runtime image, then the app
 #: image's Python checking it can run the copy (herd_runtime.check_python).
 INJECT_CONTAINER = "herd-runtime"
@@ -164,7 +166,7 @@ def pod_template(ws: WebService, config: ServerConfig, track: str = "stable") ->
         "env": _env(ws, config),
         "ports": [
             {"name": "http", "containerPort": ws.port, "protocol": "TCP"},
-            {"name": "metrics", "containerPort": ws.metrics_port, "protocol": "TCP"},
+            {"name": METRICS_PORT, "containerPort": ws.metrics_port, "protocol": "TCP"},
         ],
         "readinessProbe": _probe(ws, period=5, failures=3),
         "livenessProbe": _probe(ws, period=10, failures=6, timeout=5),
@@ -203,7 +205,7 @@ def pod_template(ws: WebService, config: ServerConfig, track: str = "stable") ->
             "annotations": {
                 "prometheus.io/scrape": "true",
                 "prometheus.io/port": str(ws.metrics_port),
-                "prometheus.io/path": "/metrics",
+                "prometheus.io/path": runtime.METRICS_PATH,
             },
         },
         "spec": {
@@ -292,7 +294,7 @@ def service(
                 {
                     "name": "metrics",
                     "port": ws.metrics_port,
-                    "targetPort": "metrics",
+                    "targetPort": METRICS_PORT,
                     "protocol": "TCP",
                 },
             ],
