@@ -179,10 +179,11 @@ class TraefikSource(_CounterSource):
     - its ingress-nginx provider: `NS-INGRESS-SERVICE-PORT@kubernetesingressnginx`, and the
       canary's after the primary with `-canary`. The `-wrr` service that weighs the two is
       never selected: it would count every request twice.
-    - its Gateway API provider: `httproute-NS-ROUTE-gw-GWNS-GW-ep-ENTRYPOINT-RULE-svc-NS-
-      BACKEND-INDEX@kubernetesgateway`. The entrypoint is Traefik's own configuration, unknown
-      here, hence a regex; the stable backend's name ends in digits right before `@`, so it
-      cannot match the canary's `-canary-INDEX`.
+    - its Gateway API provider: `httproute-NS-ROUTE-gw-GWNS-GW-ep-ENTRYPOINT-RULE-HASH-svc-NS-
+      BACKEND-INDEX@kubernetesgateway` (seen on Traefik v3.7: `…-ep-web-0-78eb568e60c5b100b753-
+      svc-…`). The entrypoint is Traefik's own configuration and the hash its own, hence a
+      regex; the stable backend's name ends in digits right before `@`, so it cannot match the
+      canary's `-canary-INDEX`.
     """
 
     def __init__(self) -> None:
@@ -207,7 +208,7 @@ class TraefikSource(_CounterSource):
             gw_ns, gw_name = target.gateway
             route = traefik_normalize(f"httproute-{ns}-{name}-gw-{gw_ns}-{gw_name}-ep")
             svc = traefik_normalize(f"svc-{ns}-{backend}")
-            return {}, f'service=~"{route}-.+-[0-9]+-{svc}-[0-9]+@kubernetesgateway"'
+            return {}, f'service=~"{route}-.+-{svc}-[0-9]+@kubernetesgateway"'
         raise ValueError(f"metrics.source traefik needs a route in front of {ns}/{name}")
 
 
