@@ -9,16 +9,18 @@ herd-runtime servers that stand in for the stable and canary pods, load from hey
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import yaml
 from playwright.sync_api import expect
 
 from bench.harness.appservers import free_port
-from bench.harness.cluster import KUBECONFIG, Kubectl, eventually
+from bench.harness.cluster import KUBECONFIG, REPO, Kubectl, eventually
 from bench.harness.load import hey
 from tests.integration.test_canary import APP, deploy_stable, manifest, rig
 from tests.integration.test_cli import _chart_role, _user, create
@@ -26,6 +28,9 @@ from tests.support.canary_status import PAUSED
 from tests.support.cli import HERD
 from tests.support.rollout import canary
 
+PROXIED_QUERY = (
+    "/api/v1/namespaces/monitoring/services/prometheus-server:80/proxy/api/v1/query?query=up"
+)
 STEPS = "[{setWeight: 20}, {pause: {}}, {setWeight: 50}, {pause: {}}]"
 #: The operator's ticks, analyses and kwok's pods take seconds; a browser assertion waits this.
 SLOW = 90_000
@@ -170,3 +175,52 @@ def test_the_in_cluster_prometheus_is_read_through_the_api_servers_service_proxy
         expect(page.locator("#prometheus-note")).to_have_text(
             "Prometheus has no data for either track over this rollout."
         )
+
+
+def _docs_prometheus_proxy_role() -> list[dict]:
+    """The Role and RoleBinding docs/dashboard.md gives cluster admins, as written there."""
+    text = (REPO / "docs" / "dashboard.md").read_text()
+    after = text.split("A Role and RoleBinding for the chart's default Prometheus:", 1)[1]
+    block = after.split("```yaml", 1)[1].split("```", 1)[0]
+    return [d for d in yaml.safe_load_all(block) if d]
+
+
+def test_the_docs_role_lets_a_viewer_read_the_in_cluster_prometheus(
+    ns, kube, kubectl_binary, tmp_path, page
+):
+    """docs/dashboard.md's Role for services/proxy, bound to a herd-view identity: the API
+    server admits the proxy request by the name as the URL spells it, so the charts' place
+    says there is no data instead of HTTP 403."""
+    create(ns, kube, PAUSED)
+    viewer = _user(ns, tmp_path, "viewer", _chart_role("herd-view", kubectl_binary.parent / "helm"))
+    role, binding = _docs_prometheus_proxy_role()
+    suffix = ns.namespace  # the monitoring namespace is shared by concurrent tests
+    role["metadata"]["name"] = f"{role['metadata']['name']}-{suffix}"
+    binding["metadata"]["name"] = f"{binding['metadata']['name']}-{suffix}"
+    binding["roleRef"]["name"] = role["metadata"]["name"]
+    binding["subjects"] = [{"kind": "ServiceAccount", "name": "viewer", "namespace": ns.namespace}]
+    monitoring = Kubectl(kubectl_binary, "monitoring")
+    try:
+        for document in (role, binding):
+            monitoring.apply(json.dumps(document))
+
+        def may_proxy() -> bool:
+            return (
+                subprocess.run(
+                    [str(kubectl_binary), "get", "--raw", PROXIED_QUERY],
+                    env={**os.environ, "KUBECONFIG": str(viewer)},
+                    capture_output=True,
+                    timeout=60,
+                ).returncode
+                == 0
+            )
+
+        eventually(may_proxy, timeout=30, what="the docs' RoleBinding in force")
+        with dashboard(ns.namespace, viewer) as url:
+            page.goto(f"{url}/webservices/{ns.namespace}/web")
+            expect(page.locator("#prometheus-note")).to_have_text(
+                "Prometheus has no data for either track over this rollout.", timeout=SLOW
+            )
+    finally:
+        monitoring.run("delete", "rolebinding", binding["metadata"]["name"], "--ignore-not-found")
+        monitoring.run("delete", "role", role["metadata"]["name"], "--ignore-not-found")
