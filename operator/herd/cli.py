@@ -131,9 +131,30 @@ def cmd_render(args: argparse.Namespace) -> int:
         except model.InvalidSpec as error:
             print(f"herd render: {document['metadata'].get('name')}: {error}", file=sys.stderr)
             return 1
-        objects.extend(desired.desired(ws).objects)
+        # Offline, nothing says whether a cluster serves the CRD: the flag alone decides.
+        labels = tuple(args.pod_monitor_label) if args.pod_monitors else None
+        objects.extend(desired.desired(ws, pod_monitor_labels=labels).objects)
     sys.stdout.write(_dump(objects))
     return 0
+
+
+def _add_pod_monitor_flags(command: argparse.ArgumentParser, defaults: Settings) -> None:
+    command.add_argument(
+        "--pod-monitors",
+        action="store_true",
+        default=defaults.pod_monitors,
+        help="a prometheus-operator PodMonitor per WebService, where the cluster serves its "
+        "CRD (env HERD_POD_MONITORS=true)",
+    )
+    command.add_argument(
+        "--pod-monitor-label",
+        action="append",
+        metavar="KEY=VALUE",
+        type=label_pair,
+        default=list(defaults.pod_monitor_labels),
+        help="a label on every PodMonitor, e.g. release=NAME for kube-prometheus-stack's "
+        "podMonitorSelector (repeatable; env HERD_POD_MONITOR_LABELS, comma-separated)",
+    )
 
 
 def parser(prog: str = "herd") -> argparse.ArgumentParser:
@@ -234,22 +255,7 @@ def parser(prog: str = "herd") -> argparse.ArgumentParser:
         help="seconds between retries of a WebService the API server refused to let the "
         "operator serve (RBAC, a rejected apply) (env HERD_RETRY_INTERVAL)",
     )
-    run.add_argument(
-        "--pod-monitors",
-        action="store_true",
-        default=defaults.pod_monitors,
-        help="a prometheus-operator PodMonitor per WebService, where the cluster serves its "
-        "CRD (env HERD_POD_MONITORS=true)",
-    )
-    run.add_argument(
-        "--pod-monitor-label",
-        action="append",
-        metavar="KEY=VALUE",
-        type=label_pair,
-        default=list(defaults.pod_monitor_labels),
-        help="a label on every PodMonitor, e.g. release=NAME for kube-prometheus-stack's "
-        "podMonitorSelector (repeatable; env HERD_POD_MONITOR_LABELS, comma-separated)",
-    )
+    _add_pod_monitor_flags(run, defaults)
     run.add_argument("--log-format", choices=("text", "json"), default="text")
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=cmd_operator)
@@ -279,6 +285,7 @@ def parser(prog: str = "herd") -> argparse.ArgumentParser:
     rend.add_argument("--ingress-class", default=Settings.from_environment().ingress_class)
     rend.add_argument("--prometheus-url", default=Settings.from_environment().prometheus_url)
     rend.add_argument("--runtime-image", default=Settings.from_environment().runtime_image)
+    _add_pod_monitor_flags(rend, defaults)
     rend.set_defaults(func=cmd_render)
     return top
 

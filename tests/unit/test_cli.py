@@ -569,7 +569,7 @@ def test_an_unreachable_cluster_is_one_line_and_exit_1(tmp_path, capsys):
     )
 
 
-def render(tmp_path, spec: dict) -> int:
+def render(tmp_path, spec: dict, *flags: str) -> int:
     """`herd render -f` of a WebService named web with `spec` (over a minimal one)."""
     manifest = tmp_path / "web.yaml"
     document = {
@@ -579,7 +579,27 @@ def render(tmp_path, spec: dict) -> int:
         "spec": {"image": "web:1", "app": "app:app", **spec},
     }
     manifest.write_text(yaml.safe_dump(document))
-    return cli.main(["render", "-f", str(manifest)])
+    return cli.main(["render", "-f", str(manifest), *flags])
+
+
+@pytest.mark.parametrize(
+    ("flags", "labels"),
+    [
+        ((), None),
+        (("--pod-monitors",), {}),
+        (("--pod-monitors", "--pod-monitor-label", "release=kps"), {"release": "kps"}),
+    ],
+)
+def test_render_shows_the_pod_monitor_the_operators_flags_would_make(
+    tmp_path, capsys, flags, labels
+):
+    assert render(tmp_path, {}, *flags) == 0
+    monitors = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d["kind"] == "PodMonitor"]
+    if labels is None:
+        assert monitors == []
+        return
+    [monitor] = monitors
+    assert labels.items() <= monitor["metadata"]["labels"].items()
 
 
 @pytest.mark.parametrize(
