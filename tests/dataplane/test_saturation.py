@@ -16,9 +16,11 @@ import pytest
 from prometheus_client.mmap_dict import MmapedDict
 
 from bench.harness.appservers import (
+    FASTAPI_APP,
     FLASK_APP,
     GTHREAD,
     LOOPBACK,
+    UVICORN_WORKER,
     HerdServer,
     free_port,
     gunicorn_args,
@@ -78,9 +80,14 @@ def in_flight_by_worker(server: HerdServer) -> dict[int, float]:
 
 
 @pytest.mark.timeout(90)
-def test_in_flight_is_the_live_workers_sum(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("app", "worker_class"),
+    [(FLASK_APP, GTHREAD), (FASTAPI_APP, UVICORN_WORKER)],
+    ids=["flask-gthread", "fastapi-uvicorn"],
+)
+def test_in_flight_is_the_live_workers_sum(tmp_path: Path, app: str, worker_class: str) -> None:
     port = free_port()
-    args = gunicorn_args(FLASK_APP, port, GTHREAD, WORKERS, threads=THREADS)
+    args = gunicorn_args(app, port, worker_class, WORKERS, threads=THREADS)
     with herd_server(args, tmp_path, port) as server:
         assert in_flight(server) == 0
 
