@@ -88,6 +88,10 @@ bench-memory: $(VENV_STAMP) ## per-worker PSS with and without preload; a leak w
 bench-saturation: $(VENV_STAMP) ## what utilization, the in-flight gauge and queue time read past a pod's capacity (~1 min)
 	$(PY) -m bench.saturation
 
+.PHONY: bench-utilization
+bench-utilization: $(VENV_STAMP) ## the autoscaler's decision after a load step, RPM only vs targetUtilization, no cluster (~4 min)
+	$(PY) -m bench.utilization
+
 .PHONY: bench-reconcile
 bench-reconcile: $(VENV_STAMP) tools ## apply-to-Ready latency, writes per reconcile, operator memory
 	$(PY) -m bench.reconcile --write docs/benchmarks.md
