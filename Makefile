@@ -84,6 +84,14 @@ bench-dataplane: $(VENV_STAMP) ## gunicorn defaults vs Herd's tuning vs a grid, 
 bench-memory: $(VENV_STAMP) ## per-worker PSS with and without preload; a leak with and without max-requests (~1 min)
 	$(PY) -m bench.memory --write docs/benchmarks.md
 
+.PHONY: bench-saturation
+bench-saturation: $(VENV_STAMP) ## what utilization, the in-flight gauge and queue time read past a pod's capacity (~1 min)
+	$(PY) -m bench.saturation
+
+.PHONY: bench-utilization
+bench-utilization: $(VENV_STAMP) ## the autoscaler's decision after a load step, RPM only vs targetUtilization, no cluster (~4 min)
+	$(PY) -m bench.utilization
+
 .PHONY: bench-reconcile
 bench-reconcile: $(VENV_STAMP) tools ## apply-to-Ready latency, writes per reconcile, operator memory
 	$(PY) -m bench.reconcile --write docs/benchmarks.md

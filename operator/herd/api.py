@@ -305,9 +305,24 @@ AUTOSCALING = obj(
             maximum=3600,
             default=300,
         ),
+        "targetUtilization": number(
+            "Fraction (0..1] of a pod's concurrency capacity it should be busy: a second signal "
+            "beside RPM, the larger recommendation wins. Capacity is what the tuning resolved "
+            "(workers x threads for gthread, workers for sync, 100 requests per uvicorn or "
+            "gevent worker); busy is the mean number of requests in service over 60 s. Past 1.0 "
+            "over 6 s (every thread busy) the autoscaler panics: it scales out at once and not "
+            "in for 60 s. Needs metrics.source app and the builtin engine. Unset: RPM only.",
+            maximum=1,
+            rules=(Rule("self > 0.0", "targetUtilization must be above 0"),),
+        ),
     },
     rules=(
         Rule("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas"),
+        Rule(
+            "!has(self.targetUtilization) || self.engine == 'builtin'",
+            "targetUtilization is the builtin engine's: the keda engine scales on RPM only",
+            field_path=".targetUtilization",
+        ),
     ),
 )
 
@@ -497,6 +512,13 @@ SPEC = obj(
             field_path=".metrics.source",
         ),
         Rule(
+            "!has(self.autoscaling.targetUtilization) || !has(self.metrics.source) || "
+            "self.metrics.source == 'app'",
+            "autoscaling.targetUtilization reads herd-runtime's own metrics of the pods: it "
+            "needs metrics.source app",
+            field_path=".autoscaling.targetUtilization",
+        ),
+        Rule(
             "self.server.workerClass in ['auto', 'uvicorn'] || self.interface == 'wsgi'",
             "an asgi app needs workerClass uvicorn (or auto)",
         ),
@@ -525,11 +547,18 @@ AUTOSCALING_STATUS = obj(
     {
         "currentRPM": number("Requests per minute of the stable track."),
         "errorRate": number("Fraction of 5xx responses (0..1)."),
+        "utilization": number(
+            "Requests in service (mean over 60 s) per the stable track's concurrency capacity; "
+            "with targetUtilization only."
+        ),
+        "lastPanicTime": string(
+            "When utilization over 6 s last reached 1.0 (no scale-in for 60 s after it)."
+        ),
         "desiredReplicas": integer("Replicas the autoscaler wants."),
         "lastScaleTime": string("When it last changed spec.replicas."),
         "reason": string(
-            "Why: Load, SaturationErrors, ErrorsBlockScaleIn, Stabilizing, NoData, "
-            "PrometheusUnavailable, InvalidQuery."
+            "Why: Load, Utilization, Panic, UtilizationUnknown, SaturationErrors, "
+            "ErrorsBlockScaleIn, Stabilizing, NoData, PrometheusUnavailable, InvalidQuery."
         ),
         "message": string("The numbers behind the reason."),
         "recommendations": array(

@@ -90,6 +90,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     )
     out = {
         "server": server_status(config),
+        # What autoscaling.targetUtilization is a fraction of.
+        "concurrencyCapacity": config.concurrency_capacity,
         "ingressReadTimeoutSeconds": config.ingress_read_timeout_seconds,
         "terminationGracePeriodSeconds": config.termination_grace_period_seconds,
         "advice": [{"reason": a.reason, "message": a.message} for a in config.advice],

@@ -153,6 +153,21 @@ class AppSource(_CounterSource):
             "",
         )
 
+    def concurrency(self, target: Target) -> str:
+        """Mean requests in service over the window, by Little's law: the request-seconds
+        finished per second. Exact over the window (no scrape sampling), and read from the
+        counters every herd-runtime has exported, whose dead workers' shares are archived;
+        a request still running counts once it ends."""
+        return self._rate(target, f"{runtime.DURATION_METRIC}_sum")
+
+    def in_flight(self, target: Target) -> str:
+        """Requests in service now, the in-flight gauge averaged over the window: it sees
+        requests that have not ended yet (what a saturating load of slow requests is), but
+        only at each scrape, so the window must hold at least one."""
+        labels, track = self.labels(target)
+        selector = _selector(labels, track)
+        return f"sum(avg_over_time({runtime.IN_FLIGHT_METRIC}{selector}[{target.window}]))"
+
 
 class IngressNginxSource(_CounterSource):
     def __init__(self) -> None:
@@ -212,6 +227,7 @@ class TraefikSource(_CounterSource):
         raise ValueError(f"metrics.source traefik needs a route in front of {ns}/{name}")
 
 
-SOURCES: dict[str, MetricSource] = {
-    s.name: s for s in (AppSource(), IngressNginxSource(), TraefikSource())
-}
+#: The one source that knows the pods' own concurrency (autoscaling.targetUtilization).
+APP = AppSource()
+
+SOURCES: dict[str, MetricSource] = {s.name: s for s in (APP, IngressNginxSource(), TraefikSource())}

@@ -102,6 +102,7 @@ class AutoscalingSpec:
     scale_down_stabilization_seconds: int = _default(
         api.AUTOSCALING, "scaleDownStabilizationSeconds"
     )
+    target_utilization: float | None = None  # None: RPM alone
 
 
 @dataclass(frozen=True)
@@ -370,6 +371,18 @@ def _metrics(raw: dict[str, Any], route: Route | None, defaults: Settings) -> Me
     return MetricsSpec(source, url)
 
 
+def _utilization(scaling: dict[str, Any], metrics: MetricsSpec) -> float | None:
+    """autoscaling.targetUtilization, where the CRD's rules allow it (checked here too, for
+    offline rendering and objects admitted before the rules)."""
+    if "targetUtilization" not in scaling:
+        return None
+    if metrics.source != "app":
+        raise InvalidSpec(api.SPEC.rules[4].message)
+    if scaling["engine"] != "builtin":
+        raise InvalidSpec(f"autoscaling.{api.AUTOSCALING.rules[1].message}")
+    return float(scaling["targetUtilization"])
+
+
 def parse(body: dict[str, Any], defaults: Settings = DEFAULTS) -> WebService:
     """A typed WebService from an API object (defaults applied as the API server does);
     what the spec leaves to the operator (ingress class, Prometheus) comes from `defaults`."""
@@ -382,6 +395,7 @@ def parse(body: dict[str, Any], defaults: Settings = DEFAULTS) -> WebService:
     scaling = spec["autoscaling"]
     canary = spec.get("canary")
     route = _route(spec.get("route"), defaults)
+    metrics = _metrics(spec["metrics"], route, defaults)
     return WebService(
         name=meta.get("name", ""),
         namespace=meta.get("namespace", "default"),
@@ -399,8 +413,9 @@ def parse(body: dict[str, Any], defaults: Settings = DEFAULTS) -> WebService:
             target_rpm_per_replica=scaling["targetRPMPerReplica"],
             max_error_rate=float(scaling["maxErrorRate"]),
             scale_down_stabilization_seconds=scaling["scaleDownStabilizationSeconds"],
+            target_utilization=_utilization(scaling, metrics),
         ),
-        metrics=_metrics(spec["metrics"], route, defaults),
+        metrics=metrics,
         canary=None
         if canary is None
         else CanarySpec(

@@ -131,9 +131,11 @@ def _object(schema: Schema, value: dict[str, Any], path: str, out: list[str]) ->
 def _rules(schema: Schema, value: Any, path: str, out: list[str]) -> None:
     """The CEL rules of `schema` and of everything below it, as the API server evaluates them:
     on values that are present, after defaulting."""
+    # The API server gives CEL a `number` field as a double, even when written as 1.
+    typed = float(value) if schema.type == "number" and type(value) is int else value
     for rule in schema.rules:
         try:
-            passed = bool(_program(rule.rule).evaluate({"self": celpy.json_to_cel(value)}))
+            passed = bool(_program(rule.rule).evaluate({"self": celpy.json_to_cel(typed)}))
         except celpy.CELEvalError:
             continue  # a rule over a field of the wrong type: the structural error says it
         if not passed:

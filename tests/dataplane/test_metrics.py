@@ -79,8 +79,10 @@ def test_counts_stay_exact_across_worker_restarts(
         # gthread replaces a worker after 50 to 60 requests; uvicorn checks its count every
         # 100 ms, so a busy worker serves more before it leaves. Either way: several restarts.
         assert restarts >= 3, "workers should have restarted several times"
-        # Two files (counter, histogram) per live worker, and one archive per type.
-        assert len(files) <= 3 * workers + 3, files
+        # Three files (counter, histogram, in-flight gauge) per live worker, one archive per
+        # type, the arbiter's two (the unlabelled gauge and queue histogram exist from import,
+        # at 0), and room for a worker or so not yet archived.
+        assert len(files) <= 4 * workers + 4, files
 
 
 @pytest.mark.timeout(60)

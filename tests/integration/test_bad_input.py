@@ -132,6 +132,31 @@ REJECTED = [
         "should be less than or equal to 1",
     ),
     (
+        "utilization-zero",
+        {**BASE, "autoscaling": {"targetUtilization": 0}},
+        "targetUtilization must be above 0",
+    ),
+    (
+        "utilization-over-1",
+        {**BASE, "autoscaling": {"targetUtilization": 1.5}},
+        "should be less than or equal to 1",
+    ),
+    (
+        "utilization-from-traefik",
+        {
+            **BASE,
+            "route": {"ingress": {"host": "a.example.com"}},
+            "metrics": {"source": "traefik"},
+            "autoscaling": {"targetUtilization": 0.7},
+        },
+        "it needs metrics.source app",
+    ),
+    (
+        "utilization-with-keda",
+        {**BASE, "autoscaling": {"engine": "keda", "targetUtilization": 0.7}},
+        "the keda engine scales on RPM only",
+    ),
+    (
         "weight-over-100",
         {**BASE, "canary": {"steps": [{"setWeight": 150}]}},
         "should be less than or equal to 100",

@@ -626,3 +626,12 @@ def test_render_refuses_what_the_api_server_would_with_its_words(tmp_path, capsy
     assert captured.err.splitlines() == [
         'herd render: web: spec.env[1]: Duplicate value: {"name":"X"}'
     ]
+
+
+def test_tune_shows_the_concurrency_capacity_utilization_is_a_fraction_of(capsys):
+    args = cli.parser().parse_args(
+        ["tune", "--interface", "wsgi", "--workload", "io", "--cpu", "2", "--output", "json"]
+    )
+    assert cli.cmd_tune(args) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["concurrencyCapacity"] == shown["server"]["workers"] * shown["server"]["threads"]

@@ -197,6 +197,8 @@ def test_autoscaling_shows_the_last_decision_and_recent_recommendations():
         "reason": "Load",
         "currentRPM": 1200.0,
         "errorRate": 0.002,
+        "utilization": 0.734,
+        "lastPanicTime": "2026-01-01T00:00:00Z",
         "recommendations": [{"time": int(NOW) + i, "replicas": i} for i in range(12)],
     }
     shown = views.autoscaling(webservice(autoscaling=status))
@@ -206,6 +208,8 @@ def test_autoscaling_shows_the_last_decision_and_recent_recommendations():
         ("Reason", "Load"),
         ("Requests/min", "1200"),
         ("Error rate", "0.20%"),
+        ("Utilization", "73%"),
+        ("Last panic", "2026-01-01T00:00:00Z"),
     ]
     assert [r for _, r in shown.recommendations] == list(range(11, 1, -1))
     assert views.autoscaling(webservice()) is None

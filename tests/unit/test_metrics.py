@@ -47,6 +47,20 @@ TRAEFIK_HTTP = "httproute-ns-shop-gw-gw-ns-web-ep-.+-svc-ns-"
         ),
         (
             "app",
+            "concurrency",
+            SHOP,
+            "sum(rate(http_request_duration_seconds_sum{"
+            'namespace="ns", app_kubernetes_io_instance="shop", herd_dev_track="stable"}[1m]))',
+        ),
+        (
+            "app",
+            "in_flight",
+            Target("ns", "shop", window="6s"),
+            "sum(avg_over_time(http_requests_in_flight{"
+            'namespace="ns", app_kubernetes_io_instance="shop", herd_dev_track="stable"}[6s]))',
+        ),
+        (
+            "app",
             "request_count",
             CANARY,
             'sum(increase(http_requests_total{namespace="ns", app_kubernetes_io_instance="shop", '

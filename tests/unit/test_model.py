@@ -151,3 +151,19 @@ def test_a_plan_that_never_sends_the_canary_traffic_is_invalid():
     steps = [{"setWeight": 0}, {"pause": {"duration": 60}}]
     with pytest.raises(InvalidSpec, match="at least one setWeight above 0"):
         parse(body(canary={"steps": steps}))
+
+
+def test_target_utilization_needs_the_app_source_and_the_builtin_engine():
+    assert parse(body()).autoscaling.target_utilization is None
+    assert parse(body(autoscaling={"targetUtilization": 1})).autoscaling.target_utilization == 1.0
+    ingress = {"ingress": {"host": "shop.example.com"}}
+    with pytest.raises(InvalidSpec, match="needs metrics.source app"):
+        parse(
+            body(
+                route=ingress,
+                metrics={"source": "ingress-nginx"},
+                autoscaling={"targetUtilization": 0.7},
+            )
+        )
+    with pytest.raises(InvalidSpec, match="keda engine scales on RPM only"):
+        parse(body(autoscaling={"engine": "keda", "targetUtilization": 0.7}))

@@ -8,7 +8,7 @@ import pathlib
 import tomllib
 
 from herd import api, desired, model, pod_troubles
-from herd.metric_sources import SOURCES, Target
+from herd.metric_sources import APP, SOURCES, Target
 from herd.serving import runtime
 from herd_runtime import check_python, http_metrics, memory, metrics_server, settings
 
@@ -63,6 +63,10 @@ def test_the_app_source_queries_the_metrics_the_runtime_exports():
     app, target = SOURCES["app"], Target("ns", "web")
     assert runtime.REQUESTS_METRIC in app.requests_per_minute(target)
     assert f"{runtime.DURATION_METRIC}_bucket" in app.p99_latency_seconds(target)
+    assert http_metrics.IN_FLIGHT._name == runtime.IN_FLIGHT_METRIC
+    assert http_metrics.IN_FLIGHT._multiprocess_mode == "livesum"
+    assert runtime.IN_FLIGHT_METRIC in APP.in_flight(target)
+    assert f"{runtime.DURATION_METRIC}_sum" in APP.concurrency(target)
 
 
 def test_the_injected_runtime_starts_the_module_the_package_has():

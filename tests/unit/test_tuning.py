@@ -7,6 +7,7 @@ import pytest
 from herd.model import Resources, ServerSpec
 from herd.serving.tuning import (
     AUTO_KEEPALIVE_SECONDS,
+    EVENT_LOOP_CONCURRENCY,
     INGRESS_UPSTREAM_KEEPALIVE_SECONDS,
     pod_cpu,
     resolve,
@@ -165,3 +166,18 @@ def test_derived_workers_stop_at_the_schemas_maximum():
     assert config.workers == 64
     assert [a.reason for a in config.advice] == ["WorkersCapped"]
     assert resolve("wsgi", ServerSpec(workers=64), res(cpu_limit="1e6")).advice == ()
+
+
+@pytest.mark.parametrize(
+    ("interface", "spec", "capacity"),
+    [
+        ("wsgi", ServerSpec(workload="io"), 3 * 64),  # a thread per request
+        ("wsgi", ServerSpec(worker_class="gthread", workers=2, threads=4), 8),
+        ("wsgi", ServerSpec(workload="cpu"), 1),  # sync: one request per process
+        ("wsgi", ServerSpec(worker_class="sync", workers=5), 5),
+        ("wsgi", ServerSpec(worker_class="gevent", workers=2), 2 * EVENT_LOOP_CONCURRENCY),
+        ("asgi", ServerSpec(), EVENT_LOOP_CONCURRENCY),  # an event loop: a target, not a cap
+    ],
+)
+def test_concurrency_capacity(interface, spec, capacity):
+    assert resolve(interface, spec, res(cpu_limit="1")).concurrency_capacity == capacity

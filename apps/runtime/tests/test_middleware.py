@@ -1,8 +1,11 @@
-"""The middleware in-process: route templates, the health path, one count per request."""
+"""The middleware in-process: route templates, the health path, one count per request, requests
+in flight and their queue time."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -21,7 +24,9 @@ def wsgi_client(app: Flask) -> Client:
     return Client(instrument(app, "wsgi", "/healthz"), use_cookies=False)
 
 
-async def asgi_get(app: Any, path: str) -> tuple[int, bytes]:
+async def asgi_get(
+    app: Any, path: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> tuple[int, bytes]:
     """One GET through an ASGI app, as a server would drive it."""
     messages: list[dict[str, Any]] = []
 
@@ -41,7 +46,7 @@ async def asgi_get(app: Any, path: str) -> tuple[int, bytes]:
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [],
+        "headers": headers or [],
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
     }
@@ -143,3 +148,83 @@ def test_asgi_route(scope: dict[str, Any], route: str | None) -> None:
 def test_wsgi_route_reads_what_an_adapter_set() -> None:
     assert wsgi_route({"herd.route": "/a/<id>"}) == "/a/<id>"
     assert wsgi_route({}) is None
+
+
+def in_flight() -> float:
+    return REGISTRY.get_sample_value("http_requests_in_flight") or 0.0
+
+
+def queued() -> float:
+    return REGISTRY.get_sample_value("http_request_queue_seconds_count") or 0.0
+
+
+def test_wsgi_requests_are_in_flight_while_served_and_their_queue_time_counted() -> None:
+    app = Flask("test")
+    inside, release = threading.Event(), threading.Event()
+
+    @app.get("/slow")
+    def slow() -> str:
+        inside.set()
+        release.wait(5)
+        return "done"
+
+    @app.get("/boom")
+    def boom() -> str:
+        raise RuntimeError("boom")
+
+    client = wsgi_client(app)
+    before, before_queued = in_flight(), queued()
+    header = {"X-Request-Start": f"t={time.time() - 0.05:.3f}"}
+    worker = threading.Thread(target=lambda: client.get("/slow", headers=header, buffered=True))
+    worker.start()
+    assert inside.wait(5)
+    assert in_flight() == before + 1
+    assert client.get("/healthz").status_code == 200
+    assert in_flight() == before + 1  # the health path is never in flight
+    release.set()
+    worker.join(5)
+    assert client.get("/boom", buffered=True).status_code == 500
+    assert in_flight() == before  # finished, failed or not
+    assert queued() == before_queued + 1  # only the request that carried the header
+    assert (
+        REGISTRY.get_sample_value("http_request_queue_seconds_bucket", {"le": "0.025"}) or 0
+    ) < (REGISTRY.get_sample_value("http_request_queue_seconds_bucket", {"le": "0.1"}) or 0)
+
+
+def test_asgi_requests_are_in_flight_while_served() -> None:
+    app = FastAPI()
+    seen: list[float] = []
+
+    @app.get("/slow")
+    async def slow() -> str:
+        seen.append(in_flight())
+        return "done"
+
+    @app.get("/boom")
+    async def boom() -> str:
+        raise RuntimeError("boom")
+
+    wrapped = instrument(app, "asgi", "/healthz")
+    before = in_flight()
+    assert asyncio.run(asgi_get(wrapped, "/slow"))[0] == 200
+    assert seen == [before + 1]
+    with pytest.raises(RuntimeError):
+        asyncio.run(asgi_get(wrapped, "/boom"))
+    assert asyncio.run(asgi_get(wrapped, "/healthz")) == (200, b"ok")
+    assert in_flight() == before
+
+
+def test_asgi_queue_time_from_the_header() -> None:
+    app = FastAPI()
+
+    @app.get("/")
+    async def root() -> str:
+        return "ok"
+
+    wrapped = instrument(app, "asgi", "/healthz")
+    before = queued()
+    headers = [(b"x-request-start", f"t={time.time() - 0.2:.3f}".encode())]
+    assert asyncio.run(asgi_get(wrapped, "/", headers))[0] == 200
+    assert queued() == before + 1
+    sum_ = REGISTRY.get_sample_value("http_request_queue_seconds_sum") or 0.0
+    assert sum_ >= 0.2

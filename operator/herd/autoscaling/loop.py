@@ -8,24 +8,27 @@ and the reconciler keeps rendering the Deployment from it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from herd.autoscaling.decide import (
+    PANIC_WINDOW,
+    STABLE_WINDOW,
     Decision,
     Observations,
     Recommendation,
     decide,
     with_canary_share,
 )
+from herd.desired import config_of
 from herd.kube import KubeApi
-from herd.metric_sources import SOURCES, Track, target
+from herd.metric_sources import APP, SOURCES, Track, target
 from herd.model import WebService
 from herd.objectmeta import AUTOSCALER_MANAGER
 from herd.observation import MetricsReader
 from herd.rollout import machine
 from herd.status import Condition, merge_conditions
-from herd.timestamps import rfc3339
+from herd.timestamps import rfc3339, seconds
 
 FIELD_MANAGER = AUTOSCALER_MANAGER
 
@@ -41,11 +44,24 @@ def observe(prometheus: MetricsReader, ws: WebService, track: Track = "stable") 
     source = SOURCES[ws.metrics.source]
     selected = target(ws, track)
     url = ws.metrics.prometheus_url
-    return Observations(
+    seen = Observations(
         prometheus.query(url, source.requests_per_minute(selected)),
         prometheus.query(url, source.error_rate(selected)),
         prometheus.query(url, source.saturation_error_rate(selected)),
     )
+    if ws.autoscaling.target_utilization is None:
+        return seen
+    # The parser admits targetUtilization with the app source only.
+    return replace(
+        seen,
+        concurrency=prometheus.query(url, APP.concurrency(target(ws, track, STABLE_WINDOW))),
+        panic_concurrency=prometheus.query(url, APP.in_flight(target(ws, track, PANIC_WINDOW))),
+    )
+
+
+def last_panic_of(previous: dict[str, Any]) -> float | None:
+    at = (previous.get("autoscaling") or {}).get("lastPanicTime")
+    return seconds(at) if at else None
 
 
 def history_of(previous: dict[str, Any]) -> tuple[Recommendation, ...]:
@@ -69,6 +85,10 @@ def status_of(
         autoscaling["currentRPM"] = round(decision.rpm, 1)
     if decision.error_rate is not None:
         autoscaling["errorRate"] = round(decision.error_rate, 4)
+    if decision.utilization is not None:
+        autoscaling["utilization"] = round(decision.utilization, 3)
+    if decision.last_panic is not None:
+        autoscaling["lastPanicTime"] = rfc3339(decision.last_panic)
     last = rfc3339(now) if scaled else before.get("lastScaleTime")
     if last:
         autoscaling["lastScaleTime"] = last
@@ -86,7 +106,18 @@ def autoscale(
 ) -> ScaleOutcome:
     canary_weight = machine.from_status(previous.get("canary")).weight
     seen = with_canary_share(observe(prometheus, ws), canary_weight)
-    decision = decide(ws.autoscaling, ws.replicas, seen, history_of(previous), now)
+    # The spec's capacity: during a rollout the stable track may still run the previous
+    # version's server settings, which the autoscaler does not see.
+    capacity = config_of(ws).concurrency_capacity
+    decision = decide(
+        ws.autoscaling,
+        ws.replicas,
+        seen,
+        history_of(previous),
+        now,
+        capacity,
+        last_panic_of(previous),
+    )
     outcome = ScaleOutcome(decision)
     if decision.replicas != ws.replicas:
         kube.scale(ws.namespace, ws.name, decision.replicas, FIELD_MANAGER)

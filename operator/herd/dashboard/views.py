@@ -316,6 +316,8 @@ def autoscaling(ws: dict[str, Any]) -> Autoscaling | None:
         ("Message", status.get("message")),
         ("Requests/min", None if "currentRPM" not in status else f"{status['currentRPM']:g}"),
         ("Error rate", None if "errorRate" not in status else f"{status['errorRate']:.2%}"),
+        ("Utilization", None if "utilization" not in status else f"{status['utilization']:.0%}"),
+        ("Last panic", status.get("lastPanicTime")),
         ("Last scaled", status.get("lastScaleTime")),
     )
     recent = sorted(status.get("recommendations") or [], key=lambda r: -r.get("time", 0))

@@ -45,3 +45,5 @@ RESERVED_ENV = (MULTIPROC_DIR_ENV, WORKERS_ENV)
 REQUESTS_METRIC = "http_requests_total"
 STATUS_CODE_LABEL = "code"
 DURATION_METRIC = "http_request_duration_seconds"
+#: Requests the app serves now, summed over a pod's live workers (a gauge).
+IN_FLIGHT_METRIC = "http_requests_in_flight"

@@ -39,6 +39,11 @@ THREADS_PER_WORKER = {"io": 64, "mixed": 16, "cpu": 1}
 #: with the injected runtime, whose version is the operator's (`recycling_runtime`).
 AUTO_MAX_REQUESTS = {"sync": 5000, "gthread": 5000, "gevent": 5000, "uvicorn": 5000}
 MAX_REQUESTS_JITTER_FRACTION = 0.1
+#: Requests one event-loop worker (uvicorn, gevent) is sized for: it has no thread cap, so its
+#: capacity is a concurrency target, not a limit: Knative's default per-container target
+#: (container-concurrency-target-default). bench/dataplane's FastAPI worker saturated its CPU at
+#: ~3,200 req/s x 50 ms, about 160 in flight: 100 leaves headroom for heavier requests.
+EVENT_LOOP_CONCURRENCY = 100
 #: Estimated resident memory of one worker of a small app and of the gunicorn arbiter (MiB).
 #: Refined by bench/dataplane; used to keep auto-sized workers inside the memory limit.
 WORKER_MEMORY_MIB = {"sync": 50, "gthread": 60, "gevent": 60, "uvicorn": 70}
@@ -85,6 +90,16 @@ class ServerConfig:
     @property
     def termination_grace_period_seconds(self) -> int:
         return PRE_STOP_SLEEP_SECONDS + self.graceful_timeout_seconds + TERMINATION_MARGIN_SECONDS
+
+    @property
+    def concurrency_capacity(self) -> int:
+        """Requests one pod serves at once: a thread each (gthread), one per process (sync), or
+        the event-loop target per worker. What targetUtilization is a fraction of."""
+        if self.worker_class == "gthread":
+            return self.workers * self.threads
+        if self.worker_class == "sync":
+            return self.workers
+        return self.workers * EVENT_LOOP_CONCURRENCY
 
     def estimated_memory_bytes(self) -> int:
         return (ARBITER_MEMORY_MIB + self.workers * WORKER_MEMORY_MIB[self.worker_class]) * MIB

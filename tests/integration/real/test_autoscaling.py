@@ -1,5 +1,6 @@
-"""The built-in autoscaler on real pods: it reads their scraped requests per minute from the
-cluster's Prometheus, scales the Deployment, and the new pods serve."""
+"""The built-in autoscaler on real pods: it reads their scraped requests per minute (and, with
+targetUtilization, requests in service) from the cluster's Prometheus, scales the Deployment,
+and the new pods serve."""
 
 from __future__ import annotations
 
@@ -53,3 +54,45 @@ def test_scraped_rpm_scales_a_real_deployment_and_the_new_pods_serve(herd_operat
             what="the new pods answering requests from the ingress",
         )
     assert kubectl.get("deployment", "web")["spec"]["replicas"] == 3
+
+
+SLOW_MS = 1500
+SLOW_CLIENTS = 12  # 1.5 x the pod's 8 threads: every thread busy, a few requests waiting
+
+
+def test_slow_requests_scale_out_on_utilization_while_rpm_is_under_target(herd_operator, on_node):
+    """12 clients each keeping a 1.5 s request open: about 480 requests a minute, far under a
+    target of 100,000, yet the pod's 8 threads (workers 1 x threads 8) are all busy."""
+    kubectl = on_node
+    autoscaling = {
+        "enabled": True,
+        "minReplicas": 1,
+        "maxReplicas": 3,
+        "targetRPMPerReplica": 100_000,
+        "targetUtilization": 0.7,
+    }
+    kubectl.apply(webservice(kubectl.namespace, replicas=1, autoscaling=autoscaling))
+    wait_ready(kubectl)
+    load = real_node.Load(
+        host(kubectl.namespace),
+        seconds=120,
+        rate=SLOW_CLIENTS * 1000 / SLOW_MS,
+        threads=SLOW_CLIENTS,
+        path=f"/io?ms={SLOW_MS}",
+    )
+    with load:
+        scaled = eventually(
+            lambda: (
+                (s := kubectl.get("webservice", "web")["status"].get("autoscaling", {})).get(
+                    "desiredReplicas", 0
+                )
+                >= 2
+                and s
+            ),
+            timeout=90,
+            interval=1,
+            what="the autoscaler scaling out on utilization",
+        )
+    assert scaled["reason"] in ("Utilization", "Panic"), scaled
+    assert scaled["currentRPM"] < 100_000 / 10, scaled
+    assert kubectl.get("webservice", "web")["spec"]["replicas"] >= 2

@@ -4,13 +4,14 @@ requests, and the app's port serves only the app (and the health path)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from herd_runtime.memory import MemoryReport
@@ -22,6 +23,27 @@ METRICS_PATH = "/metrics"
 Renderer = Callable[[str | None], tuple[bytes, str]]
 
 
+class _SizedFilesCollector(MultiProcessCollector):
+    """MultiProcessCollector, less the files a worker has created but not yet sized:
+    prometheus_client creates a metric file empty, then truncates it to its initial size, and a
+    scrape in between failed with a 500 (`unpack_from requires a buffer of at least 4 bytes`).
+    A worker creates its files at its first request, and again after every restart."""
+
+    def __init__(self, registry: CollectorRegistry, directory: Path) -> None:
+        super().__init__(registry, str(directory))
+        self.directory = directory
+
+    def collect(self) -> Iterable[Metric]:
+        return self.merge([str(p) for p in self.directory.glob("*.db") if _sized(p)])
+
+
+def _sized(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except FileNotFoundError:  # a dead worker's live gauge, removed since the glob
+        return False
+
+
 def multiprocess_renderer(directory: Path) -> Renderer:
     """Sums the files of every worker, live and archived, at each scrape."""
 
@@ -29,7 +51,7 @@ def multiprocess_renderer(directory: Path) -> Renderer:
         # A fresh registry per scrape, as prometheus_client's multiprocess docs require:
         # the collector must not be registered where the arbiter's own metrics live.
         registry = CollectorRegistry()
-        MultiProcessCollector(registry, str(directory))
+        _SizedFilesCollector(registry, directory)
         encoder, content_type = choose_encoder(accept)
         with DIRECTORY_LOCK:
             return encoder(registry), content_type

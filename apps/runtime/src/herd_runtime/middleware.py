@@ -1,5 +1,7 @@
 """WSGI and ASGI middleware: answers the health path itself, records the HTTP metrics of
-every other request once, when its response is finished, and enforces request deadlines."""
+every other request once, when its response is finished, counts it in flight from its start to
+then (with the time it queued before it, from `X-Request-Start`), and enforces request
+deadlines."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any
 
 from uvicorn.middleware.asgi2 import ASGI2Middleware
 
-from herd_runtime import http_metrics, routes
+from herd_runtime import http_metrics, request_start, routes
 from herd_runtime.appload import Interface, speaks_asgi3
 from herd_runtime.deadlines import (
     TIMEOUT_BODY,
@@ -72,6 +74,7 @@ class WsgiMiddleware:
             # Liveness of this process only: no routing, no app code, no logging, no metrics.
             start_response("200 OK", _HEALTH_HEADERS)
             return [HEALTH_BODY]
+        _begin(environ.get(request_start.WSGI_KEY))
         if self.deadlines is not None and watchable(environ):
             return self._call_with_deadline(environ, start_response, self.deadlines)
         started = time.perf_counter()
@@ -84,6 +87,7 @@ class WsgiMiddleware:
             return start_response(status_line, headers, exc_info)
 
         def finish() -> None:
+            http_metrics.IN_FLIGHT.dec()
             _observe_wsgi(environ, status[0], time.perf_counter() - started)
 
         try:
@@ -115,6 +119,8 @@ class WsgiMiddleware:
             return gated_write
 
         def finish() -> None:
+            # In flight until its thread lets go, past its deadline too: the thread is busy.
+            http_metrics.IN_FLIGHT.dec()
             if deadlines.finish(request):  # else the monitor counted it at its deadline
                 _observe_wsgi(environ, request.status, time.monotonic() - request.started)
 
@@ -130,6 +136,12 @@ class WsgiMiddleware:
             finish()
             raise
         return _ObservedBody(body, finish, request)
+
+
+def _begin(request_start_header: str | None) -> None:
+    """A request the app starts now: in flight until it finishes, after waiting this long."""
+    http_metrics.IN_FLIGHT.inc()
+    http_metrics.observe_queue(request_start.queue_seconds(request_start_header, time.time()))
 
 
 def _observe_wsgi(environ: dict[str, Any], code: str, seconds: float) -> None:
@@ -206,6 +218,15 @@ class AsgiMiddleware:
         if scope["path"] == self.health_path:
             await _send_health(send)
             return
+        _begin(request_start.asgi_header(scope.get("headers", [])))
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            http_metrics.IN_FLIGHT.dec()
+
+    async def _serve(
+        self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
+    ) -> None:
         started = time.perf_counter()
         status = 500  # what the server answers if the app fails before starting a response
         response_started = False
