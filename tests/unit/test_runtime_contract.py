@@ -39,7 +39,8 @@ def test_the_operator_reads_the_memory_report_the_runtime_writes():
     assert runtime.MEMORY_REPORT_PREFIX == memory.REPORT_PREFIX
     read = pod_troubles.memory_report(memory.report_line(os.getpid(), 1796281200.0))
     assert read is not None and read.at == 1796281200.0
-    assert read.server == memory.memory(os.getpid()).pss
+    # Measured a moment apart, so near rather than equal: this process allocates meanwhile.
+    assert 0.5 < read.server / memory.memory(os.getpid()).pss < 2
 
 
 def test_the_defaults_agree():

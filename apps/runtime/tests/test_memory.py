@@ -66,8 +66,9 @@ def test_the_report_holds_the_server_and_each_child(tmp_path):
         text = path.read_text()
         assert text.startswith(REPORT_PREFIX)
         read = json.loads(text.removeprefix(REPORT_PREFIX))
-        assert 0 < read["server"] <= memory(os.getpid()).rss
-        assert len(read["workers"]) == len(children(os.getpid()))
+        # A moment apart, so near rather than equal: this process allocates meanwhile.
+        assert 0.5 < read["server"] / memory(os.getpid()).pss < 2
+        assert len(read["workers"]) >= 1  # the sleeping child, beside any other of pytest's
         assert all(w > 2**20 for w in read["workers"])  # a Python holds more than a MiB
         assert abs(read["at"] - time.time()) < 5
 
