@@ -60,6 +60,8 @@ CHANGES = (
     "`spec.metrics.prometheusURL` must be an origin the operator's admin allowed.",
     "env names `HERD_*`, `PROMETHEUS_MULTIPROC_DIR` and `WEB_CONCURRENCY` are refused; a canary "
     "plan needs a `setWeight` above 0.",
+    "Canary steps `setHeaderRoute` and `setCookieRoute` (at most one per plan), reported in "
+    "`status.canary.match`.",
 )
 
 #: Longest WebService name: it names Services (DNS-1035 labels, 63 characters) and the
@@ -339,8 +341,47 @@ METRICS = obj(
     },
 )
 
+#: An HTTP field name (RFC 7230 token), as Gateway API's HTTPHeaderName pattern and length; a
+#: cookie name (RFC 6265 cookie-name) is a token too.
+_TOKEN = r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$"
+#: Visible ASCII, no surrounding whitespace: what both routers compare byte for byte.
+_FIELD_VALUE = r"^[!-~]([ -~]*[!-~])?$"
+#: What a request must carry to be pinned to the canary (status.canary.match.kind).
+MatchKind = Literal["header", "cookie"]
+MATCH_KINDS: tuple[MatchKind, ...] = get_args(MatchKind)
+#: Canary steps, each doing exactly one of these.
+STEP_KINDS = ("setWeight", "pause", "setHeaderRoute", "setCookieRoute")
+#: Steps that pin matching requests to the canary until the rollout ends.
+MATCH_STEPS = ("setHeaderRoute", "setCookieRoute")
+
+HEADER_ROUTE = obj(
+    "From this step until the rollout ends, send every request carrying this header to the "
+    "canary, whatever the weight (ingress-nginx canary-by-header; an HTTPRoute rule matching "
+    "the header). Without `value`, as ingress-nginx: the value `always` pins a request to the "
+    "canary (and, on ingress-nginx, `never` keeps it off).",
+    {
+        "name": string("The header's name, e.g. X-Canary.", max_length=256, pattern=_TOKEN),
+        "value": string(
+            "The exact value that pins a request to the canary.",
+            max_length=256,
+            pattern=_FIELD_VALUE,
+        ),
+    },
+    required=("name",),
+)
+
+COOKIE_ROUTE = obj(
+    "From this step until the rollout ends, send every request whose cookie of this name is "
+    "`always` to the canary, whatever the weight (ingress-nginx canary-by-cookie; on an "
+    "HTTPRoute, a RegularExpression match on the Cookie header). On ingress-nginx, `never` "
+    "keeps a request off the canary.",
+    {"name": string("The cookie's name.", max_length=256, pattern=_TOKEN)},
+    required=("name",),
+)
+
 CANARY_STEP = obj(
-    "One step: set the canary's traffic weight, or pause.",
+    "One step: set the canary's traffic weight, pause, or pin requests with a header or cookie "
+    "to the canary.",
     {
         "setWeight": integer("Percent of traffic sent to the canary.", minimum=0, maximum=100),
         "pause": obj(
@@ -355,11 +396,13 @@ CANARY_STEP = obj(
                 )
             },
         ),
+        "setHeaderRoute": HEADER_ROUTE,
+        "setCookieRoute": COOKIE_ROUTE,
     },
     rules=(
         Rule(
-            "has(self.setWeight) != has(self.pause)",
-            "each step sets exactly one of setWeight or pause",
+            "[" + ", ".join(f"has(self.{k})" for k in STEP_KINDS) + "].exists_one(x, x)",
+            "each step sets exactly one of " + ", ".join(STEP_KINDS[:-1]) + f" or {STEP_KINDS[-1]}",
         ),
     ),
 )
@@ -409,6 +452,13 @@ CANARY = obj(
             "self.steps.exists(s, has(s.setWeight) && s.setWeight > 0)",
             "steps must send the canary traffic: at least one setWeight above 0, or nothing "
             "is ever analysed",
+            field_path=".steps",
+        ),
+        Rule(
+            "self.steps.filter(s, "
+            + " || ".join(f"has(s.{k})" for k in MATCH_STEPS)
+            + ").size() <= 1",
+            "at most one step sets a header or cookie route: it stays until the rollout ends",
             field_path=".steps",
         ),
     ),
@@ -571,6 +621,15 @@ CANARY_STATUS = obj(
         "stepIndex": integer("0-based index of the current step."),
         "steps": integer("Number of steps."),
         "weight": integer("Percent of traffic on the canary."),
+        "match": obj(
+            "Requests pinned to the canary whatever the weight (a setHeaderRoute or "
+            "setCookieRoute step), until the rollout ends.",
+            {
+                "kind": string("What the request carries.", enum=MATCH_KINDS),
+                "name": string("The header's or cookie's name."),
+                "value": string("The header's exact value; unset: `always`."),
+            },
+        ),
         "stableRevision": string("Revision (pod template hash) of the stable version."),
         "canaryRevision": string("Revision of the canary."),
         "failedChecks": integer("Failed analyses so far (rollback at failureLimit)."),

@@ -104,11 +104,25 @@ class AutoscalingSpec:
     )
 
 
+#: The value ingress-nginx's canary-by-header and canary-by-cookie pin a request with.
+ALWAYS = "always"
+
+
+@dataclass(frozen=True)
+class RequestMatch:
+    """Requests a setHeaderRoute or setCookieRoute step pins to the canary."""
+
+    kind: api.MatchKind
+    name: str
+    value: str | None = None  # a header's exact value; None: ingress-nginx's "always"/"never"
+
+
 @dataclass(frozen=True)
 class CanaryStep:
     set_weight: int | None = None
     pause_seconds: int | None = None  # None with is_pause: wait for promotion
     is_pause: bool = False
+    match: RequestMatch | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +226,11 @@ def quantity(value: int | float | str) -> Decimal:
 def _step(raw: dict[str, Any]) -> CanaryStep:
     if "setWeight" in raw:
         return CanaryStep(set_weight=int(raw["setWeight"]))
+    if "setHeaderRoute" in raw:
+        header = raw["setHeaderRoute"]
+        return CanaryStep(match=RequestMatch("header", header["name"], header.get("value")))
+    if "setCookieRoute" in raw:
+        return CanaryStep(match=RequestMatch("cookie", raw["setCookieRoute"]["name"]))
     pause = raw.get("pause") or {}
     duration = pause.get("duration")
     return CanaryStep(
@@ -223,6 +242,8 @@ def _steps(raw: list[dict[str, Any]]) -> tuple[CanaryStep, ...]:
     steps = tuple(_step(s) for s in raw)
     if not any(s.set_weight for s in steps):
         raise InvalidSpec(f"canary.{api.CANARY.rules[0].message}")
+    if sum(s.match is not None for s in steps) > 1:
+        raise InvalidSpec(f"canary.{api.CANARY.rules[1].message}")
     return steps
 
 

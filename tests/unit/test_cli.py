@@ -128,6 +128,9 @@ def test_format_duration(seconds, text):
         ({"pause": {"duration": "5m"}}, "pause 5m"),
         ({"pause": {}}, "pause until promote"),
         ({"pause": None}, "pause until promote"),
+        ({"setHeaderRoute": {"name": "X-Canary"}}, "setHeaderRoute X-Canary: always"),
+        ({"setHeaderRoute": {"name": "X-Canary", "value": "on"}}, "setHeaderRoute X-Canary: on"),
+        ({"setCookieRoute": {"name": "canary"}}, "setCookieRoute canary"),
     ],
 )
 def test_describe_step(step, text):
@@ -160,6 +163,14 @@ def test_step_position(canary, text):
         (
             {"phase": "Succeeded", "stepIndex": 4, "steps": 4, "weight": 0},
             "Succeeded, step 4/4, weight 0%",
+        ),
+        (
+            {"phase": "Paused", "weight": 10, "match": {"kind": "header", "name": "X-Canary"}},
+            "Paused, weight 10%, pinned header X-Canary: always",
+        ),
+        (
+            {"phase": "Progressing", "weight": 0, "match": {"kind": "cookie", "name": "c"}},
+            "Progressing, weight 0%, pinned cookie c=always",
         ),
     ],
 )

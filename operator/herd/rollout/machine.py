@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from herd.api import IntentAction, Phase
-from herd.model import AnalysisSpec, CanarySpec
+from herd.model import AnalysisSpec, CanarySpec, RequestMatch
 from herd.observation import Observation
 from herd.timestamps import rfc3339, seconds
 
@@ -72,6 +72,9 @@ class State:
     step_index: int = 0
     steps: int = 0
     weight: int = 0
+    #: Requests pinned to the canary beside the weight (a setHeaderRoute or setCookieRoute
+    #: step), from the step until the rollout ends.
+    match: RequestMatch | None = None
     stable_revision: str = ""
     canary_revision: str = ""
     failed_checks: int = 0
@@ -188,7 +191,7 @@ def _advance(spec: CanarySpec, state: State, now: float) -> State:
 
 
 def _end(state: State, phase: Phase, message: str) -> State:
-    return replace(state, phase=phase, weight=0, message=message, paused_reason="")
+    return replace(state, phase=phase, weight=0, match=None, message=message, paused_reason="")
 
 
 def _record(state: State, verdict: Verdict, now: float) -> State:
@@ -324,13 +327,17 @@ def step(spec: CanarySpec, state: State, world: World) -> tuple[State, list[Even
             state = replace(state, inconclusive_checks=0, passed_in_step=True)
 
     current = spec.steps[state.step_index]
+    sends_traffic = current.set_weight is not None or current.match is not None
+    # Routed to before it is ready, a canary answers 503s (Traefik did, at weight 0).
+    if sends_traffic and not world.canary_ready:
+        return replace(
+            state,
+            message=f"waiting for the canary to be ready "
+            f"(step {state.step_index + 1}/{len(spec.steps)})",
+        ), events
+    if current.match is not None:
+        return _advance(spec, replace(state, match=current.match), world.now), events
     if current.set_weight is not None:
-        if not world.canary_ready:
-            return replace(
-                state,
-                message=f"waiting for the canary to be ready "
-                f"(step {state.step_index + 1}/{len(spec.steps)})",
-            ), events
         if state.weight != current.set_weight:
             state = replace(state, weight=current.set_weight, passed_in_step=False)
         final = state.step_index == len(spec.steps) - 1
@@ -385,6 +392,9 @@ def to_status(state: State) -> dict[str, Any]:
     )
     if state.last_analysis:
         out["lastAnalysis"] = {**state.last_analysis, "time": rfc3339(state.last_analysis["time"])}
+    if state.match is not None:
+        match = {"kind": state.match.kind, "name": state.match.name, "value": state.match.value}
+        out["match"] = {k: v for k, v in match.items() if v is not None}
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -397,4 +407,7 @@ def from_status(status: dict[str, Any] | None) -> State:
         analysis = dict(status["lastAnalysis"])
         analysis["time"] = seconds(analysis.get("time"))
         values["last_analysis"] = analysis
+    if status.get("match"):
+        match = status["match"]
+        values["match"] = RequestMatch(match["kind"], match["name"], match.get("value"))
     return State(**values)

@@ -88,9 +88,15 @@ def observed(ws: dict[str, Any]) -> bool:
 
 def describe_step(step: dict[str, Any]) -> str:
     """A step of spec.canary.steps as users write it: setWeight 10, pause 60s, pause until
-    promote."""
+    promote, setHeaderRoute X-Canary: on, setCookieRoute canary."""
     if "setWeight" in step:
         return f"setWeight {step['setWeight']}"
+    if "setHeaderRoute" in step:
+        header = step["setHeaderRoute"]
+        value = header.get("value", model.ALWAYS)
+        return f"setHeaderRoute {header.get('name')}: {value}"
+    if "setCookieRoute" in step:
+        return f"setCookieRoute {step['setCookieRoute'].get('name')}"
     duration = (step.get("pause") or {}).get("duration")
     if duration is None:
         return "pause until promote"
@@ -116,6 +122,13 @@ def current_step(ws: dict[str, Any]) -> str:
     return position
 
 
+def match_text(match: dict[str, Any]) -> str:
+    """The requests status.canary.match pins to the canary: `header X-Canary: on`."""
+    if match.get("kind") == "cookie":
+        return f"cookie {match.get('name')}={model.ALWAYS}"
+    return f"header {match.get('name')}: {match.get('value', model.ALWAYS)}"
+
+
 def weight_text(canary: dict[str, Any]) -> str:
     weight = canary.get("weight")
     return "-" if weight is None else f"{weight}%"
@@ -132,6 +145,8 @@ def summary(ws: dict[str, Any]) -> str:
         parts.append(f"step {position}")
     if canary.get("weight") is not None:
         parts.append(f"weight {canary['weight']}%")
+    if canary.get("match"):
+        parts.append(f"pinned {match_text(canary['match'])}")
     message = canary.get("message") or canary.get("pausedReason")
     return f"{', '.join(parts)}: {message}" if message else ", ".join(parts)
 
@@ -248,6 +263,12 @@ def _canary_fields(ws: dict[str, Any]) -> list[tuple[str, str]]:
         ("Revisions", f"stable {stable}, canary {canary.get('canaryRevision', '-')}"),
         ("Step", current_step(ws)),
         ("Weight", f"{weight_text(canary)} of traffic on the canary"),
+    ]
+    if canary.get("match"):
+        fields.append(
+            ("Pinned", f"requests with {match_text(canary['match'])}, whatever the weight")
+        )
+    fields += [
         ("Checks", checks),
     ]
     if canary.get("lastAnalysis"):
