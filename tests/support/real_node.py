@@ -41,12 +41,15 @@ def place_on_real_node(namespace: str) -> None:
     )
 
 
-def request(host: str, path: str = "/", timeout: float = 5) -> tuple[int, str]:
-    """One request through the ingress: its status and body, or 0 when the connection failed."""
+def request(
+    host: str, path: str = "/", timeout: float = 5, headers: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """One request through the ingress, with `headers` beside Host: its status and body, or 0
+    when the connection failed."""
     target = urlsplit(ingress_url())
     connection = http.client.HTTPConnection(target.hostname, target.port, timeout=timeout)
     try:
-        connection.request("GET", path, headers={"Host": host})
+        connection.request("GET", path, headers={**(headers or {}), "Host": host})
         response = connection.getresponse()
         return response.status, response.read().decode(errors="replace")
     except OSError:
@@ -55,12 +58,14 @@ def request(host: str, path: str = "/", timeout: float = 5) -> tuple[int, str]:
         connection.close()
 
 
-def get(host: str, path: str = "/") -> int:
-    return request(host, path)[0]
+def get(host: str, path: str = "/", headers: dict[str, str] | None = None) -> int:
+    return request(host, path, headers=headers)[0]
 
 
-def statuses(host: str, count: int, path: str = "/") -> Counter[int]:
-    return Counter(get(host, path) for _ in range(count))
+def statuses(
+    host: str, count: int, path: str = "/", headers: dict[str, str] | None = None
+) -> Counter[int]:
+    return Counter(get(host, path, headers) for _ in range(count))
 
 
 @dataclass

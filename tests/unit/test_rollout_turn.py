@@ -273,6 +273,44 @@ def test_failing_analyses_up_to_the_failure_limit_roll_back(steps):
     assert after.writes == 0 and rollout.prometheus.queries == []
 
 
+HEADER_FIRST = [
+    {"setHeaderRoute": {"name": "X-Canary", "value": "on"}},
+    {"setWeight": 20},
+    {"pause": {}},
+]
+BY_HEADER = "nginx.ingress.kubernetes.io/canary-by-header"
+
+
+def test_a_header_route_reaches_a_ready_canary_at_weight_0_and_ends_with_the_rollout():
+    rollout = Rollout(HEADER_FIRST).serve()
+    rollout.change_image()
+    rollout.tick()
+    assert CANARY_INGRESS not in rollout.kube.objects  # not ready: no route, not even pinned
+
+    rollout.kube.roll_out(CANARY)
+    rollout.tick()
+
+    pinned = {"kind": "header", "name": "X-Canary", "value": "on"}
+    assert (rollout.canary["weight"], rollout.canary["match"]) == (0, pinned)
+    assert rollout.kept()["match"] == pinned
+    notes = rollout.kube.objects[CANARY_INGRESS]["metadata"]["annotations"]
+    assert (notes[WEIGHT], notes[BY_HEADER], notes[BY_HEADER + "-value"]) == ("0", "X-Canary", "on")
+
+    rollout.tick()
+
+    notes = rollout.kube.objects[CANARY_INGRESS]["metadata"]["annotations"]
+    assert (notes[WEIGHT], notes[BY_HEADER]) == ("20", "X-Canary")
+    rollout.tick()
+    assert (rollout.canary["phase"], rollout.canary["match"]) == ("Paused", pinned)
+
+    rollout.kube.apply_status(NS, NAME, {"intent": {"action": "abort", "id": "a1"}}, "herd-cli")
+    rollout.tick()
+
+    assert rollout.canary["phase"] == "Aborted" and "match" not in rollout.canary
+    assert "match" not in rollout.kept()
+    assert not set(CANARY_OBJECTS) & set(rollout.kube.objects)
+
+
 def promoting() -> Rollout:
     """Paused at weight 20 for promote, then `herd promote`: the stable takes web:2."""
     rollout = Rollout(PAUSE_FOR_PROMOTE).at_weight()
