@@ -6,6 +6,7 @@ derive from these declarations; a test fails when the committed files drift from
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal, get_args
 
 from herd.schema import (
@@ -61,7 +62,8 @@ CHANGES = (
     "env names `HERD_*`, `PROMETHEUS_MULTIPROC_DIR` and `WEB_CONCURRENCY` are refused; a canary "
     "plan needs a `setWeight` above 0.",
     "Canary steps `setHeaderRoute` and `setCookieRoute` (at most one per plan), reported in "
-    "`status.canary.match`.",
+    "`status.canary.match`; `spec.canary.abTest` instead of `spec.canary.steps` (which is no "
+    "longer required on its own).",
 )
 
 #: Longest WebService name: it names Services (DNS-1035 labels, 63 characters) and the
@@ -407,6 +409,41 @@ CANARY_STEP = obj(
     ),
 )
 
+AB_TEST = obj(
+    "An A/B test instead of weighted steps: only the requests that match reach the canary "
+    "(no weight), until `analyses` analyses of the canary's own metrics have passed; then it "
+    "is promoted. Fewer than minRequests is inconclusive, as for any analysis: three in a row "
+    "pause the test rather than promote it.",
+    {
+        "match": obj(
+            "The requests sent to the canary: a header or a cookie.",
+            {
+                "header": replace(
+                    HEADER_ROUTE,
+                    description="A header, exactly as a setHeaderRoute step pins it.",
+                ),
+                "cookie": replace(
+                    COOKIE_ROUTE,
+                    description="A cookie, exactly as a setCookieRoute step pins it.",
+                ),
+            },
+            rules=(
+                Rule(
+                    "has(self.header) != has(self.cookie)",
+                    "abTest.match sets exactly one of header or cookie",
+                ),
+            ),
+        ),
+        "analyses": integer(
+            "Passing analyses of the matching traffic before the canary is promoted.",
+            minimum=1,
+            maximum=100,
+            default=3,
+        ),
+    },
+    required=("match",),
+)
+
 ANALYSIS = obj(
     "Automatic checks of the canary's own metrics at every interval.",
     {
@@ -434,10 +471,11 @@ ANALYSIS = obj(
 
 
 CANARY = obj(
-    "Roll out a changed pod template as a canary with weighted traffic steps. Without it, a "
-    "change is a plain rolling update.",
+    "Roll out a changed pod template as a canary with weighted traffic steps, or as an A/B "
+    "test. Without it, a change is a plain rolling update.",
     {
         "steps": array("The rollout plan, in order.", CANARY_STEP, min_items=1, max_items=50),
+        "abTest": AB_TEST,
         "analysis": defaulted_object(ANALYSIS),
         "progressDeadlineSeconds": integer(
             "A rollout making no progress this long fails and rolls back.",
@@ -446,20 +484,23 @@ CANARY = obj(
             default=600,
         ),
     },
-    required=("steps",),
     rules=(
         Rule(
-            "self.steps.exists(s, has(s.setWeight) && s.setWeight > 0)",
+            "!has(self.steps) || self.steps.exists(s, has(s.setWeight) && s.setWeight > 0)",
             "steps must send the canary traffic: at least one setWeight above 0, or nothing "
             "is ever analysed",
             field_path=".steps",
         ),
         Rule(
-            "self.steps.filter(s, "
+            "!has(self.steps) || self.steps.filter(s, "
             + " || ".join(f"has(s.{k})" for k in MATCH_STEPS)
             + ").size() <= 1",
             "at most one step sets a header or cookie route: it stays until the rollout ends",
             field_path=".steps",
+        ),
+        Rule(
+            "has(self.steps) != has(self.abTest)",
+            "canary sets exactly one of steps (weighted steps) or abTest (an A/B test)",
         ),
     ),
 )
@@ -635,6 +676,9 @@ CANARY_STATUS = obj(
         "failedChecks": integer("Failed analyses so far (rollback at failureLimit)."),
         "inconclusiveChecks": integer("Consecutive inconclusive analyses."),
         "passedInStep": boolean("An analysis passed during the current step."),
+        "passedChecks": integer(
+            "Passing analyses during the current step; an A/B test promotes at abTest.analyses."
+        ),
         "pausedReason": string("Why it is paused."),
         "message": string("What is happening, for people."),
         "startTime": string("When the rollout started."),

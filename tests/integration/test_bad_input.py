@@ -204,6 +204,38 @@ REJECTED = [
         },
         "at most one step sets a header or cookie route",
     ),
+    (
+        "steps-and-ab-test",
+        {
+            **BASE,
+            "canary": {
+                "steps": [{"setWeight": 10}],
+                "abTest": {"match": {"header": {"name": "X-Canary"}}},
+            },
+        },
+        "canary sets exactly one of steps (weighted steps) or abTest (an A/B test)",
+    ),
+    (
+        "neither-steps-nor-ab-test",
+        {**BASE, "canary": {"analysis": {"intervalSeconds": 10}}},
+        "canary sets exactly one of steps (weighted steps) or abTest (an A/B test)",
+    ),
+    (
+        "ab-test-header-and-cookie",
+        {
+            **BASE,
+            "canary": {"abTest": {"match": {"header": {"name": "X-A"}, "cookie": {"name": "b"}}}},
+        },
+        "abTest.match sets exactly one of header or cookie",
+    ),
+    (
+        "ab-test-no-analyses",
+        {
+            **BASE,
+            "canary": {"abTest": {"match": {"cookie": {"name": "b"}}, "analyses": 0}},
+        },
+        "should be greater than or equal to 1",
+    ),
     ("no-steps", {**BASE, "canary": {"steps": []}}, "should have at least 1 items"),
     (
         "no-canary-traffic",

@@ -131,6 +131,7 @@ def test_format_duration(seconds, text):
         ({"setHeaderRoute": {"name": "X-Canary"}}, "setHeaderRoute X-Canary: always"),
         ({"setHeaderRoute": {"name": "X-Canary", "value": "on"}}, "setHeaderRoute X-Canary: on"),
         ({"setCookieRoute": {"name": "canary"}}, "setCookieRoute canary"),
+        ({"analyses": 3}, "3 passing analyses"),  # an A/B test's (herd.model.plan)
     ],
 )
 def test_describe_step(step, text):

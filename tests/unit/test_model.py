@@ -171,6 +171,30 @@ def test_header_and_cookie_route_steps(raw, parsed):
     assert canary.steps == (CanaryStep(match=parsed), CanaryStep(set_weight=10))
 
 
+def test_an_ab_test_is_the_match_then_its_passing_analyses():
+    ab_test = {"match": {"cookie": {"name": "beta"}}, "analyses": 4}
+    canary = parse(body(canary={"abTest": ab_test})).canary
+    assert canary is not None
+    assert canary.steps == (
+        CanaryStep(match=RequestMatch("cookie", "beta")),
+        CanaryStep(passes=4),
+    )
+    header = {"match": {"header": {"name": "X-Beta", "value": "1"}}}
+    assert parse(body(canary={"abTest": header})).canary.steps[1] == CanaryStep(passes=3)
+
+
+@pytest.mark.parametrize(
+    ("canary", "message"),
+    [
+        ({"analysis": {}}, "exactly one of steps"),
+        ({"abTest": {"match": {}}}, "exactly one of header or cookie"),
+    ],
+)
+def test_an_ab_test_the_schema_would_refuse_is_invalid_offline(canary, message):
+    with pytest.raises(InvalidSpec, match=message):
+        parse(body(canary=canary))
+
+
 def test_a_plan_with_two_match_routes_is_invalid():
     """One route stays in force until the rollout ends: a second would replace it mid-way."""
     steps = [

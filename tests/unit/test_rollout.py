@@ -250,6 +250,54 @@ def test_a_new_revision_starts_over_without_the_header_route():
     assert (restarted.step_index, restarted.match) == (0, None)
 
 
+AB_TEST = replace(SPEC, steps=(CanaryStep(match=PINNED), CanaryStep(passes=2)))
+
+
+def ab_testing(**changes) -> State:
+    """An A/B test's second step: the match pinned, weight 0, counting passes."""
+    return rolling(steps=2, step_index=1, match=PINNED, **changes)
+
+
+def test_an_ab_test_pins_the_match_then_promotes_after_its_passing_analyses():
+    pinned, _ = step(AB_TEST, rolling(steps=2), world(now=1001))
+    assert (pinned.step_index, pinned.weight, pinned.match) == (1, 0, PINNED)
+    assert analysis_due(AB_TEST, pinned, 1001)  # at weight 0: the matching requests are judged
+    once, _ = step(AB_TEST, pinned, world(now=1031, verdict=PASS))
+    assert (once.phase, once.passed_checks, once.message) == (
+        "Progressing",
+        1,
+        "A/B test: 1/2 passing analyses",
+    )
+    twice, _ = step(AB_TEST, once, world(now=1061, verdict=PASS))
+    assert (twice.phase, twice.weight, twice.match) == ("Promoting", 0, PINNED)
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "phase", "passed"),
+    [
+        ([PASS, INCONCLUSIVE, PASS], "Promoting", 2),  # passes need not be consecutive
+        ([INCONCLUSIVE] * INCONCLUSIVE_LIMIT, "Paused", 0),  # no matching traffic: no promotion
+        ([PASS, FAIL, FAIL], "RolledBack", 1),
+    ],
+)
+def test_an_ab_test_counts_passes_and_stops_on_no_data_or_failures(verdicts, phase, passed):
+    state = ab_testing()
+    for i, verdict in enumerate(verdicts):
+        state, _ = step(AB_TEST, state, world(now=1030 + 30 * i, verdict=verdict))
+    assert (state.phase, state.passed_checks) == (phase, passed)
+    assert state.match == (None if phase == "RolledBack" else PINNED)
+
+
+def test_an_ab_test_longer_than_the_deadline_is_no_stall_while_it_passes():
+    spec = replace(AB_TEST, steps=(CanaryStep(match=PINNED), CanaryStep(passes=100)))
+    state = ab_testing()
+    for now in range(1500, 3000, 500):  # 500 s apart, within the 600 s deadline
+        state, _ = step(spec, state, world(now=now, verdict=PASS))
+    assert (state.phase, state.passed_checks) == ("Progressing", 3)
+    stalled, _ = step(spec, state, world(now=2500 + 601, verdict=INCONCLUSIVE))
+    assert stalled.phase == "RolledBack"
+
+
 def obs(value=None, kind="value"):
     return Observation(kind, value) if kind == "value" else Observation(kind)
 
