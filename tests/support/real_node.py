@@ -78,6 +78,7 @@ class Load:
     rate: float = 20
     threads: int = 4
     path: str = "/"
+    headers: dict[str, str] | None = None
     counts: Counter[int] = field(default_factory=Counter)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -90,7 +91,7 @@ class Load:
         def work() -> None:
             while not self._stop.is_set() and time.monotonic() < deadline:
                 started = time.monotonic()
-                status = get(self.host, self.path)
+                status = get(self.host, self.path, self.headers)
                 with self._lock:
                     self.counts[status] += 1
                 self._stop.wait(max(0.0, pause - (time.monotonic() - started)))

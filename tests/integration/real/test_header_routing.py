@@ -1,6 +1,7 @@
 """Header routes through the real Traefik, for both routers: requests carrying the header reach
 the canary whatever its weight, the others are split by weight, counted by the pods
-themselves; the rollout's end takes the route away."""
+themselves; the rollout's end takes the route away. An A/B test judges the matching requests
+alone, from what Prometheus scraped, and promotes."""
 
 from __future__ import annotations
 
@@ -106,3 +107,46 @@ def test_requests_with_the_header_reach_the_canary_until_the_rollout_ends(
         what="requests with the header back on the stable version",
     )
     assert image_of(kubectl, "web") == serving
+
+
+AB_TEST = {
+    "abTest": {"match": {"header": {"name": "X-Canary", "value": "on"}}, "analyses": 2},
+    "analysis": {"intervalSeconds": 5, "minRequests": 10, "maxErrorRate": 0.05},
+}
+
+
+def only_stable_answers_unpinned(kubectl: Kubectl) -> bool:
+    """REQUESTS without the header, all on the stable pods (the canary's count moves with the
+    pinned load meanwhile)."""
+    before = real_node.served_by_track(kubectl, "web")
+    sent = real_node.statuses(host(kubectl.namespace), REQUESTS)
+    assert sent == {200: REQUESTS}, sent
+    after = real_node.served_by_track(kubectl, "web")
+    return after["stable"] - before["stable"] == REQUESTS
+
+
+@pytest.mark.parametrize("router", ["nginx", "gateway"])
+def test_an_ab_test_is_promoted_on_the_matching_requests_alone(herd_operator, on_node, router):
+    kubectl = on_node
+    kubectl.apply(webservice(kubectl.namespace, router=router, canary=AB_TEST))
+    wait_ready(kubectl)
+    with real_node.Load(host(kubectl.namespace), seconds=150, rate=10, headers=PINNED) as load:
+        kubectl.apply(webservice(kubectl.namespace, FLASK_NEXT, router=router, canary=AB_TEST))
+        eventually(
+            lambda: canary(kubectl).get("stepIndex") == 1,
+            timeout=90,
+            what="the A/B test's match set",
+        )
+        assert canary(kubectl)["weight"] == 0
+        header_route_rendered(kubectl, router)
+        eventually(
+            lambda: only_stable_answers_unpinned(kubectl),
+            timeout=20,
+            interval=1,
+            what="requests without the header on the stable pods only",
+        )
+        done = rollout_reaches(kubectl, "Succeeded", "RolledBack", "Aborted", timeout=120)
+    assert done["phase"] == "Succeeded", done
+    assert done["lastAnalysis"]["verdict"] == "pass", done
+    assert image_of(kubectl, "web") == FLASK_NEXT
+    assert load.total() > 100 and load.failed() == 0, load.counts
