@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from herd.desired import Tracks, desired
 from herd.kinds import Ref
@@ -401,6 +402,7 @@ def test_a_header_or_cookie_route_is_an_httproute_rule_to_the_canary_only(
     assert rest["matches"] == [{"path": path}]
     assert rest["backendRefs"] == weighted
     assert pinned["timeouts"] == rest["timeouts"]
+    assert "&id" not in yaml.safe_dump(pinned["matches"] + rest["matches"])  # nothing shared
 
 
 def test_the_cookie_pattern_matches_only_that_cookie_set_to_always():

@@ -30,6 +30,25 @@ def header_match(match: RequestMatch) -> dict[str, str]:
     return {"type": "Exact", "name": match.name, "value": match.value or ALWAYS}
 
 
+def _rule(
+    route: HttpRoute,
+    config: ServerConfig,
+    backends: list[dict[str, Any]],
+    headers: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """A rule for the route's path (and `headers`), each its own objects: shared ones would
+    be YAML anchors in `herd render`."""
+    match: dict[str, Any] = {"path": {"type": "PathPrefix", "value": route.path}}
+    if headers:
+        match["headers"] = headers
+    return {
+        "matches": [match],
+        "backendRefs": backends,
+        # As with ingress-nginx: the gateway waits longer than the app's timeout.
+        "timeouts": {"request": f"{config.ingress_read_timeout_seconds}s"},
+    }
+
+
 def http_route(
     ws: WebService, route: HttpRoute, config: ServerConfig, canary: CanaryTraffic | None
 ) -> dict[str, Any]:
@@ -43,19 +62,11 @@ def http_route(
     backends: list[dict[str, Any]] = [{"name": ws.name, "port": ws.port, "weight": 100 - weight}]
     if weight > 0:
         backends.append({"name": canary_name(ws), "port": ws.port, "weight": weight})
-    path = {"type": "PathPrefix", "value": route.path}
-    # As with ingress-nginx: the gateway waits longer than the app's timeout.
-    timeouts = {"request": f"{config.ingress_read_timeout_seconds}s"}
     rules: list[dict[str, Any]] = []
     if canary is not None and canary.match is not None:
-        rules.append(
-            {
-                "matches": [{"path": path, "headers": [header_match(canary.match)]}],
-                "backendRefs": [{"name": canary_name(ws), "port": ws.port}],
-                "timeouts": timeouts,
-            }
-        )
-    rules.append({"matches": [{"path": path}], "backendRefs": backends, "timeouts": timeouts})
+        pinned = [{"name": canary_name(ws), "port": ws.port}]
+        rules.append(_rule(route, config, pinned, [header_match(canary.match)]))
+    rules.append(_rule(route, config, backends))
     return {
         **kinds.HTTP_ROUTE.type_meta(),
         "metadata": objectmeta.metadata(ws, ws.name),
