@@ -110,7 +110,7 @@ ALWAYS = "always"
 
 @dataclass(frozen=True)
 class RequestMatch:
-    """Requests a setHeaderRoute or setCookieRoute step pins to the canary."""
+    """Requests a setHeaderRoute or setCookieRoute step (or an A/B test) pins to the canary."""
 
     kind: api.MatchKind
     name: str
@@ -224,6 +224,10 @@ def quantity(value: int | float | str) -> Decimal:
     return amount
 
 
+#: The step only an A/B test has (no API step: `plan` writes it): wait for passing analyses.
+AB_TEST_PASSES = "analyses"
+
+
 def _step(raw: dict[str, Any]) -> CanaryStep:
     if "setWeight" in raw:
         return CanaryStep(set_weight=int(raw["setWeight"]))
@@ -239,10 +243,6 @@ def _step(raw: dict[str, Any]) -> CanaryStep:
     return CanaryStep(
         is_pause=True, pause_seconds=None if duration is None else duration_seconds(duration)
     )
-
-
-#: The step only an A/B test has (no API step: `plan` writes it): wait for passing analyses.
-AB_TEST_PASSES = "analyses"
 
 
 def plan(canary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -271,7 +271,7 @@ def _steps(raw: list[dict[str, Any]]) -> tuple[CanaryStep, ...]:
 
 def _canary_steps(canary: dict[str, Any]) -> tuple[CanaryStep, ...]:
     if ("steps" in canary) == ("abTest" in canary):
-        raise InvalidSpec(f"{api.CANARY.rules[2].message}")
+        raise InvalidSpec(api.CANARY.rules[2].message)
     if "abTest" in canary:
         match = canary["abTest"].get("match") or {}
         if ("header" in match) == ("cookie" in match):

@@ -104,7 +104,7 @@ def describe_step(step: dict[str, Any]) -> str:
     if "setCookieRoute" in step:
         return f"setCookieRoute {step['setCookieRoute'].get('name')}"
     if model.AB_TEST_PASSES in step:
-        return f"{step[model.AB_TEST_PASSES]} passing analyses"
+        return f"wait for {step[model.AB_TEST_PASSES]} passing analyses"
     duration = (step.get("pause") or {}).get("duration")
     if duration is None:
         return "pause until promote"
@@ -271,12 +271,11 @@ def _canary_fields(ws: dict[str, Any]) -> list[tuple[str, str]]:
         ("Revisions", f"stable {stable}, canary {canary.get('canaryRevision', '-')}"),
         ("Step", current_step(ws)),
         ("Weight", f"{weight_text(canary)} of traffic on the canary"),
-    ]
-    if canary.get("match"):
-        fields.append(
-            ("Pinned", f"requests with {match_text(canary['match'])}, whatever the weight")
-        )
-    fields += [
+        *(
+            [("Pinned", f"requests with {match_text(canary['match'])}, whatever the weight")]
+            if canary.get("match")
+            else []
+        ),
         ("Checks", checks),
     ]
     if canary.get("lastAnalysis"):
