@@ -344,8 +344,9 @@ METRICS = obj(
 )
 
 #: An HTTP field name (RFC 7230 token), as Gateway API's HTTPHeaderName pattern and length; a
-#: cookie name (RFC 6265 cookie-name) is a token too.
-_TOKEN = r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$"
+#: cookie name (RFC 6265 cookie-name) is a token too. ` and | as escapes: docs/api.md's table
+#: cells would break on them.
+_TOKEN = r"^[A-Za-z0-9!#$%&'*+\-.^_\x60\x7c~]+$"
 #: Visible ASCII, no surrounding whitespace: what both routers compare byte for byte.
 _FIELD_VALUE = r"^[!-~]([ -~]*[!-~])?$"
 #: What a request must carry to be pinned to the canary (status.canary.match.kind).
