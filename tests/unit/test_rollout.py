@@ -244,6 +244,15 @@ def test_promote_full_keeps_the_header_route_until_the_stable_runs_the_canary():
     assert (done.phase, done.match) == ("Succeeded", None)
 
 
+def test_a_header_route_as_the_last_step_promotes_only_after_a_pass_at_the_weight():
+    spec = replace(SPEC, steps=(CanaryStep(set_weight=20), CanaryStep(match=PINNED)))
+    state, _ = step(spec, rolling(steps=2), world(now=1001))
+    pinned, _ = step(spec, state, world(now=1002))
+    assert (pinned.phase, pinned.step_index, pinned.match) == ("Progressing", 1, PINNED)
+    promoting, _ = step(spec, pinned, world(now=1031, verdict=PASS))
+    assert promoting.phase == "Promoting"
+
+
 def test_a_new_revision_starts_over_without_the_header_route():
     state = rolling(steps=3, step_index=2, weight=10, match=PINNED)
     restarted, _ = step(HEADER_FIRST, state, world(now=1001, canary="newer"))

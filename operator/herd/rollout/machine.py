@@ -347,21 +347,21 @@ def step(spec: CanarySpec, state: State, world: World) -> tuple[State, list[Even
             last_progress=world.now if passed_now else state.last_progress,
             message=f"A/B test: {state.passed_checks}/{current.passes} passing analyses",
         ), events
-    sends_traffic = current.set_weight is not None or current.match is not None
-    # Routed to before it is ready, a canary answers 503s (Traefik did, at weight 0).
-    if sends_traffic and not world.canary_ready:
-        return replace(
-            state,
-            message=f"waiting for the canary to be ready "
-            f"(step {state.step_index + 1}/{len(spec.steps)})",
-        ), events
-    if current.match is not None:
-        return _advance(spec, replace(state, match=current.match), world.now), events
-    if current.set_weight is not None:
-        if state.weight != current.set_weight:
+    if current.set_weight is not None or current.match is not None:
+        # Routed to before it is ready, a canary answers 503s (Traefik did, at weight 0).
+        if not world.canary_ready:
+            return replace(
+                state,
+                message=f"waiting for the canary to be ready "
+                f"(step {state.step_index + 1}/{len(spec.steps)})",
+            ), events
+        if current.match is not None:
+            state = replace(state, match=current.match)
+        elif state.weight != current.set_weight:
             state = replace(state, weight=current.set_weight, passed_in_step=False)
         final = state.step_index == len(spec.steps) - 1
-        # The last weight is promoted only on a pass at that weight, never on time alone.
+        # The last weight is promoted only on a pass at that weight, never on time alone (nor
+        # by a header route set after it).
         if final and state.weight > 0 and not state.passed_in_step:
             return replace(
                 state,
