@@ -6,6 +6,7 @@ derive from these declarations; a test fails when the committed files drift from
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal, get_args
 
 from herd.schema import (
@@ -60,6 +61,9 @@ CHANGES = (
     "`spec.metrics.prometheusURL` must be an origin the operator's admin allowed.",
     "env names `HERD_*`, `PROMETHEUS_MULTIPROC_DIR` and `WEB_CONCURRENCY` are refused; a canary "
     "plan needs a `setWeight` above 0.",
+    "Canary steps `setHeaderRoute` and `setCookieRoute` (at most one per plan), reported in "
+    "`status.canary.match`; `spec.canary.abTest` instead of `spec.canary.steps` (which is no "
+    "longer required on its own).",
 )
 
 #: Longest WebService name: it names Services (DNS-1035 labels, 63 characters) and the
@@ -354,8 +358,48 @@ METRICS = obj(
     },
 )
 
+#: An HTTP field name (RFC 7230 token), as Gateway API's HTTPHeaderName pattern and length; a
+#: cookie name (RFC 6265 cookie-name) is a token too. ` and | as escapes: docs/api.md's table
+#: cells would break on them.
+_TOKEN = r"^[A-Za-z0-9!#$%&'*+\-.^_\x60\x7c~]+$"
+#: Visible ASCII, no surrounding whitespace: what both routers compare byte for byte.
+_FIELD_VALUE = r"^[!-~]([ -~]*[!-~])?$"
+#: What a request must carry to be pinned to the canary (status.canary.match.kind).
+MatchKind = Literal["header", "cookie"]
+MATCH_KINDS: tuple[MatchKind, ...] = get_args(MatchKind)
+#: Canary steps, each doing exactly one of these.
+STEP_KINDS = ("setWeight", "pause", "setHeaderRoute", "setCookieRoute")
+#: Steps that pin matching requests to the canary until the rollout ends.
+MATCH_STEPS = ("setHeaderRoute", "setCookieRoute")
+
+HEADER_ROUTE = obj(
+    "From this step until the rollout ends, send every request carrying this header to the "
+    "canary, whatever the weight (ingress-nginx canary-by-header; an HTTPRoute rule matching "
+    "the header). Without `value`, as ingress-nginx: the value `always` pins a request to the "
+    "canary (and, on ingress-nginx, `never` keeps it off).",
+    {
+        "name": string("The header's name, e.g. X-Canary.", max_length=256, pattern=_TOKEN),
+        "value": string(
+            "The exact value that pins a request to the canary.",
+            max_length=256,
+            pattern=_FIELD_VALUE,
+        ),
+    },
+    required=("name",),
+)
+
+COOKIE_ROUTE = obj(
+    "From this step until the rollout ends, send every request whose cookie of this name is "
+    "`always` to the canary, whatever the weight (ingress-nginx canary-by-cookie; on an "
+    "HTTPRoute, a RegularExpression match on the Cookie header). On ingress-nginx, `never` "
+    "keeps a request off the canary.",
+    {"name": string("The cookie's name.", max_length=256, pattern=_TOKEN)},
+    required=("name",),
+)
+
 CANARY_STEP = obj(
-    "One step: set the canary's traffic weight, or pause.",
+    "One step: set the canary's traffic weight, pause, or pin requests with a header or cookie "
+    "to the canary.",
     {
         "setWeight": integer("Percent of traffic sent to the canary.", minimum=0, maximum=100),
         "pause": obj(
@@ -370,13 +414,50 @@ CANARY_STEP = obj(
                 )
             },
         ),
+        "setHeaderRoute": HEADER_ROUTE,
+        "setCookieRoute": COOKIE_ROUTE,
     },
     rules=(
         Rule(
-            "has(self.setWeight) != has(self.pause)",
-            "each step sets exactly one of setWeight or pause",
+            "[" + ", ".join(f"has(self.{k})" for k in STEP_KINDS) + "].exists_one(x, x)",
+            "each step sets exactly one of " + ", ".join(STEP_KINDS[:-1]) + f" or {STEP_KINDS[-1]}",
         ),
     ),
+)
+
+AB_TEST = obj(
+    "An A/B test instead of weighted steps: only the requests that match reach the canary "
+    "(no weight), until `analyses` analyses of the canary's own metrics have passed; then it "
+    "is promoted. Fewer than minRequests is inconclusive, as for any analysis: three in a row "
+    "pause the test rather than promote it.",
+    {
+        "match": obj(
+            "The requests sent to the canary: a header or a cookie.",
+            {
+                "header": replace(
+                    HEADER_ROUTE,
+                    description="A header, exactly as a setHeaderRoute step pins it.",
+                ),
+                "cookie": replace(
+                    COOKIE_ROUTE,
+                    description="A cookie, exactly as a setCookieRoute step pins it.",
+                ),
+            },
+            rules=(
+                Rule(
+                    "has(self.header) != has(self.cookie)",
+                    "abTest.match sets exactly one of header or cookie",
+                ),
+            ),
+        ),
+        "analyses": integer(
+            "Passing analyses of the matching traffic before the canary is promoted.",
+            minimum=1,
+            maximum=100,
+            default=3,
+        ),
+    },
+    required=("match",),
 )
 
 ANALYSIS = obj(
@@ -406,10 +487,11 @@ ANALYSIS = obj(
 
 
 CANARY = obj(
-    "Roll out a changed pod template as a canary with weighted traffic steps. Without it, a "
-    "change is a plain rolling update.",
+    "Roll out a changed pod template as a canary with weighted traffic steps, or as an A/B "
+    "test. Without it, a change is a plain rolling update.",
     {
         "steps": array("The rollout plan, in order.", CANARY_STEP, min_items=1, max_items=50),
+        "abTest": AB_TEST,
         "analysis": defaulted_object(ANALYSIS),
         "progressDeadlineSeconds": integer(
             "A rollout making no progress this long fails and rolls back.",
@@ -418,13 +500,23 @@ CANARY = obj(
             default=600,
         ),
     },
-    required=("steps",),
     rules=(
         Rule(
-            "self.steps.exists(s, has(s.setWeight) && s.setWeight > 0)",
+            "!has(self.steps) || self.steps.exists(s, has(s.setWeight) && s.setWeight > 0)",
             "steps must send the canary traffic: at least one setWeight above 0, or nothing "
             "is ever analysed",
             field_path=".steps",
+        ),
+        Rule(
+            "!has(self.steps) || self.steps.filter(s, "
+            + " || ".join(f"has(s.{k})" for k in MATCH_STEPS)
+            + ").size() <= 1",
+            "at most one step sets a header or cookie route: it stays until the rollout ends",
+            field_path=".steps",
+        ),
+        Rule(
+            "has(self.steps) != has(self.abTest)",
+            "canary sets exactly one of steps (weighted steps) or abTest (an A/B test)",
         ),
     ),
 )
@@ -600,11 +692,23 @@ CANARY_STATUS = obj(
         "stepIndex": integer("0-based index of the current step."),
         "steps": integer("Number of steps."),
         "weight": integer("Percent of traffic on the canary."),
+        "match": obj(
+            "Requests pinned to the canary whatever the weight (a setHeaderRoute or "
+            "setCookieRoute step), until the rollout ends.",
+            {
+                "kind": string("What the request carries.", enum=MATCH_KINDS),
+                "name": string("The header's or cookie's name."),
+                "value": string("The header's exact value; unset: `always`."),
+            },
+        ),
         "stableRevision": string("Revision (pod template hash) of the stable version."),
         "canaryRevision": string("Revision of the canary."),
         "failedChecks": integer("Failed analyses so far (rollback at failureLimit)."),
         "inconclusiveChecks": integer("Consecutive inconclusive analyses."),
         "passedInStep": boolean("An analysis passed during the current step."),
+        "passedChecks": integer(
+            "Passing analyses during the current step; an A/B test promotes at abTest.analyses."
+        ),
         "pausedReason": string("Why it is paused."),
         "message": string("What is happening, for people."),
         "startTime": string("When the rollout started."),

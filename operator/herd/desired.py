@@ -9,9 +9,10 @@ from herd import held, kinds, routing
 from herd.autoscaling import keda
 from herd.held import Held
 from herd.kinds import Ref
-from herd.model import WebService
+from herd.model import RequestMatch, WebService
 from herd.objectmeta import REVISION_LABEL, canary_name
 from herd.rollout.machine import State, canary_replicas
+from herd.routing.traffic import CanaryTraffic
 from herd.serving import pod_monitor, workload
 from herd.serving.tuning import ServerConfig, resolve
 
@@ -19,11 +20,13 @@ from herd.serving.tuning import ServerConfig, resolve
 @dataclass(frozen=True)
 class Tracks:
     """What each track runs: the stable version (the spec, or the last good spec while a
-    canary is judged) and, during a rollout, the canary at its traffic weight."""
+    canary is judged) and, during a rollout, the canary at its traffic weight, with the requests
+    a header or cookie route pins to it."""
 
     stable: WebService
     canary: WebService | None = None
     weight: int = 0
+    match: RequestMatch | None = None
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ def tracks_for(ws: WebService, revision: str, serving: WebService | None, rollou
         return Tracks(stable=ws)
     promoted = rollout.phase in ("Promoting", "Succeeded") and rollout.canary_revision == revision
     stable = ws if promoted else serving
-    return Tracks(stable, ws if rollout.active else None, rollout.weight)
+    return Tracks(stable, ws if rollout.active else None, rollout.weight, rollout.match)
 
 
 def config_of(ws: WebService) -> ServerConfig:
@@ -102,10 +105,12 @@ def desired(
 
     if ws.route is not None:
         router = routing.router_for(ws.route)
-        # No route to a canary at weight 0: Traefik sent requests to a canary Ingress at
-        # weight 0 and answered 503 while its pods were starting (the local real node).
-        weight = tracks.weight if canary is not None and tracks.weight > 0 else None
-        objects += router.objects(ws, ws.route, config, weight)
+        # No route to a canary without traffic: Traefik sent requests to a canary Ingress at
+        # weight 0 and answered 503 while its pods were starting (the local real node). A
+        # header or cookie route is traffic, set by the machine only once the canary is ready.
+        routed = canary is not None and (tracks.weight > 0 or tracks.match is not None)
+        traffic = CanaryTraffic(tracks.weight, tracks.match) if routed else None
+        objects += router.objects(ws, ws.route, config, traffic)
         url = router.url(ws.route)
     else:
         url = f"http://{ws.name}.{ws.namespace}.svc.cluster.local:{ws.port}"

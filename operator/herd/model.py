@@ -105,11 +105,26 @@ class AutoscalingSpec:
     target_utilization: float | None = None  # None: RPM alone
 
 
+#: The value ingress-nginx's canary-by-header and canary-by-cookie pin a request with.
+ALWAYS = "always"
+
+
+@dataclass(frozen=True)
+class RequestMatch:
+    """Requests a setHeaderRoute or setCookieRoute step (or an A/B test) pins to the canary."""
+
+    kind: api.MatchKind
+    name: str
+    value: str | None = None  # a header's exact value; None: ingress-nginx's "always"/"never"
+
+
 @dataclass(frozen=True)
 class CanaryStep:
     set_weight: int | None = None
     pause_seconds: int | None = None  # None with is_pause: wait for promotion
     is_pause: bool = False
+    match: RequestMatch | None = None
+    passes: int | None = None  # an A/B test's: wait for this many passing analyses
 
 
 @dataclass(frozen=True)
@@ -210,9 +225,20 @@ def quantity(value: int | float | str) -> Decimal:
     return amount
 
 
+#: The step only an A/B test has (no API step: `plan` writes it): wait for passing analyses.
+AB_TEST_PASSES = "analyses"
+
+
 def _step(raw: dict[str, Any]) -> CanaryStep:
     if "setWeight" in raw:
         return CanaryStep(set_weight=int(raw["setWeight"]))
+    if "setHeaderRoute" in raw:
+        header = raw["setHeaderRoute"]
+        return CanaryStep(match=RequestMatch("header", header["name"], header.get("value")))
+    if "setCookieRoute" in raw:
+        return CanaryStep(match=RequestMatch("cookie", raw["setCookieRoute"]["name"]))
+    if AB_TEST_PASSES in raw:
+        return CanaryStep(passes=int(raw[AB_TEST_PASSES]))
     pause = raw.get("pause") or {}
     duration = pause.get("duration")
     return CanaryStep(
@@ -220,11 +246,39 @@ def _step(raw: dict[str, Any]) -> CanaryStep:
     )
 
 
+def plan(canary: dict[str, Any]) -> list[dict[str, Any]]:
+    """spec.canary as the steps it runs, as written: its steps, or an A/B test's two, the match
+    (pinned as a setHeaderRoute or setCookieRoute step would) then `analyses` passing checks."""
+    ab_test = canary.get("abTest")
+    if ab_test is None:
+        return list(canary.get("steps") or [])
+    match = ab_test.get("match") or {}
+    pin = (
+        {"setHeaderRoute": match["header"]}
+        if "header" in match
+        else {"setCookieRoute": match.get("cookie") or {}}
+    )
+    return [pin, {AB_TEST_PASSES: ab_test.get("analyses", _default(api.AB_TEST, "analyses"))}]
+
+
 def _steps(raw: list[dict[str, Any]]) -> tuple[CanaryStep, ...]:
     steps = tuple(_step(s) for s in raw)
     if not any(s.set_weight for s in steps):
         raise InvalidSpec(f"canary.{api.CANARY.rules[0].message}")
+    if sum(s.match is not None for s in steps) > 1:
+        raise InvalidSpec(f"canary.{api.CANARY.rules[1].message}")
     return steps
+
+
+def _canary_steps(canary: dict[str, Any]) -> tuple[CanaryStep, ...]:
+    if ("steps" in canary) == ("abTest" in canary):
+        raise InvalidSpec(api.CANARY.rules[2].message)
+    if "abTest" in canary:
+        match = canary["abTest"].get("match") or {}
+        if ("header" in match) == ("cookie" in match):
+            raise InvalidSpec(api.AB_TEST.properties["match"].rules[0].message)
+        return tuple(_step(s) for s in plan(canary))
+    return _steps(canary["steps"])
 
 
 def _quantities(raw: dict[str, Any] | None) -> dict[str, str]:
@@ -419,7 +473,7 @@ def parse(body: dict[str, Any], defaults: Settings = DEFAULTS) -> WebService:
         canary=None
         if canary is None
         else CanarySpec(
-            steps=_steps(canary["steps"]),
+            steps=_canary_steps(canary),
             analysis=AnalysisSpec(
                 interval_seconds=canary["analysis"]["intervalSeconds"],
                 max_error_rate=float(canary["analysis"]["maxErrorRate"]),

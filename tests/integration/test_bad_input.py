@@ -164,12 +164,102 @@ REJECTED = [
     (
         "step-both",
         {**BASE, "canary": {"steps": [{"setWeight": 10, "pause": {}}]}},
-        "each step sets exactly one of setWeight or pause",
+        "each step sets exactly one of setWeight, pause, setHeaderRoute or setCookieRoute",
     ),
     (
         "step-neither",
         {**BASE, "canary": {"steps": [{}]}},
-        "each step sets exactly one of setWeight or pause",
+        "each step sets exactly one of setWeight, pause, setHeaderRoute or setCookieRoute",
+    ),
+    (
+        "step-weight-and-header",
+        {**BASE, "canary": {"steps": [{"setWeight": 10, "setHeaderRoute": {"name": "X-Canary"}}]}},
+        "each step sets exactly one of setWeight, pause, setHeaderRoute or setCookieRoute",
+    ),
+    (
+        "header-name-not-a-token",
+        {
+            **BASE,
+            "canary": {"steps": [{"setHeaderRoute": {"name": "X Canary"}}, {"setWeight": 10}]},
+        },
+        "spec.canary.steps[0].setHeaderRoute.name: Invalid value",
+    ),
+    (
+        "header-without-name",
+        {**BASE, "canary": {"steps": [{"setHeaderRoute": {"value": "on"}}, {"setWeight": 10}]}},
+        "spec.canary.steps[0].setHeaderRoute.name: Required value",
+    ),
+    (
+        "header-value-padded",
+        {
+            **BASE,
+            "canary": {
+                "steps": [
+                    {"setHeaderRoute": {"name": "X-Canary", "value": " on"}},
+                    {"setWeight": 10},
+                ]
+            },
+        },
+        "spec.canary.steps[0].setHeaderRoute.value: Invalid value",
+    ),
+    (
+        "header-name-too-long",
+        {
+            **BASE,
+            "canary": {"steps": [{"setHeaderRoute": {"name": "X" * 257}}, {"setWeight": 10}]},
+        },
+        "may not be more than 256",
+    ),
+    (
+        "cookie-name-not-a-token",
+        {**BASE, "canary": {"steps": [{"setCookieRoute": {"name": "a=b"}}, {"setWeight": 10}]}},
+        "spec.canary.steps[0].setCookieRoute.name: Invalid value",
+    ),
+    (
+        "two-match-routes",
+        {
+            **BASE,
+            "canary": {
+                "steps": [
+                    {"setHeaderRoute": {"name": "X-Canary"}},
+                    {"setWeight": 10},
+                    {"setCookieRoute": {"name": "canary"}},
+                ]
+            },
+        },
+        "at most one step sets a header or cookie route",
+    ),
+    (
+        "steps-and-ab-test",
+        {
+            **BASE,
+            "canary": {
+                "steps": [{"setWeight": 10}],
+                "abTest": {"match": {"header": {"name": "X-Canary"}}},
+            },
+        },
+        "canary sets exactly one of steps (weighted steps) or abTest (an A/B test)",
+    ),
+    (
+        "neither-steps-nor-ab-test",
+        {**BASE, "canary": {"analysis": {"intervalSeconds": 10}}},
+        "canary sets exactly one of steps (weighted steps) or abTest (an A/B test)",
+    ),
+    (
+        "ab-test-header-and-cookie",
+        {
+            **BASE,
+            "canary": {"abTest": {"match": {"header": {"name": "X-A"}, "cookie": {"name": "b"}}}},
+        },
+        "abTest.match sets exactly one of header or cookie",
+    ),
+    (
+        "ab-test-no-analyses",
+        {
+            **BASE,
+            "canary": {"abTest": {"match": {"cookie": {"name": "b"}}, "analyses": 0}},
+        },
+        "should be greater than or equal to 1",
     ),
     ("no-steps", {**BASE, "canary": {"steps": []}}, "should have at least 1 items"),
     (

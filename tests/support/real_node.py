@@ -41,12 +41,15 @@ def place_on_real_node(namespace: str) -> None:
     )
 
 
-def request(host: str, path: str = "/", timeout: float = 5) -> tuple[int, str]:
-    """One request through the ingress: its status and body, or 0 when the connection failed."""
+def request(
+    host: str, path: str = "/", timeout: float = 5, headers: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """One request through the ingress, with `headers` beside Host: its status and body, or 0
+    when the connection failed."""
     target = urlsplit(ingress_url())
     connection = http.client.HTTPConnection(target.hostname, target.port, timeout=timeout)
     try:
-        connection.request("GET", path, headers={"Host": host})
+        connection.request("GET", path, headers={**(headers or {}), "Host": host})
         response = connection.getresponse()
         return response.status, response.read().decode(errors="replace")
     except OSError:
@@ -55,12 +58,14 @@ def request(host: str, path: str = "/", timeout: float = 5) -> tuple[int, str]:
         connection.close()
 
 
-def get(host: str, path: str = "/") -> int:
-    return request(host, path)[0]
+def get(host: str, path: str = "/", headers: dict[str, str] | None = None) -> int:
+    return request(host, path, headers=headers)[0]
 
 
-def statuses(host: str, count: int, path: str = "/") -> Counter[int]:
-    return Counter(get(host, path) for _ in range(count))
+def statuses(
+    host: str, count: int, path: str = "/", headers: dict[str, str] | None = None
+) -> Counter[int]:
+    return Counter(get(host, path, headers) for _ in range(count))
 
 
 @dataclass
@@ -73,6 +78,7 @@ class Load:
     rate: float = 20
     threads: int = 4
     path: str = "/"
+    headers: dict[str, str] | None = None
     counts: Counter[int] = field(default_factory=Counter)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -85,7 +91,7 @@ class Load:
         def work() -> None:
             while not self._stop.is_set() and time.monotonic() < deadline:
                 started = time.monotonic()
-                status = get(self.host, self.path)
+                status = get(self.host, self.path, self.headers)
                 with self._lock:
                     self.counts[status] += 1
                 self._stop.wait(max(0.0, pause - (time.monotonic() - started)))

@@ -128,6 +128,10 @@ def test_format_duration(seconds, text):
         ({"pause": {"duration": "5m"}}, "pause 5m"),
         ({"pause": {}}, "pause until promote"),
         ({"pause": None}, "pause until promote"),
+        ({"setHeaderRoute": {"name": "X-Canary"}}, "setHeaderRoute X-Canary: always"),
+        ({"setHeaderRoute": {"name": "X-Canary", "value": "on"}}, "setHeaderRoute X-Canary: on"),
+        ({"setCookieRoute": {"name": "canary"}}, "setCookieRoute canary"),
+        ({"analyses": 3}, "wait for 3 passing analyses"),  # an A/B test's (herd.model.plan)
     ],
 )
 def test_describe_step(step, text):
@@ -160,6 +164,14 @@ def test_step_position(canary, text):
         (
             {"phase": "Succeeded", "stepIndex": 4, "steps": 4, "weight": 0},
             "Succeeded, step 4/4, weight 0%",
+        ),
+        (
+            {"phase": "Paused", "weight": 10, "match": {"kind": "header", "name": "X-Canary"}},
+            "Paused, weight 10%, pinned header X-Canary: always",
+        ),
+        (
+            {"phase": "Progressing", "weight": 0, "match": {"kind": "cookie", "name": "c"}},
+            "Progressing, weight 0%, pinned cookie c=always",
         ),
     ],
 )
@@ -237,6 +249,16 @@ def test_status_view_of_a_paused_canary():
 def test_status_view_without_a_rollout(ws, lines):
     text = format_status(ws).splitlines()
     assert all(line in text for line in lines), text
+
+
+def test_status_view_shows_the_pinned_requests_and_an_ab_tests_steps():
+    ws = webservice(
+        {**PAUSED, "stepIndex": 1, "steps": 2, "match": {"kind": "cookie", "name": "b"}}
+    )
+    ws["spec"]["canary"] = {"abTest": {"match": {"cookie": {"name": "b"}}}, "analysis": ANALYSIS}
+    text = format_status(ws).splitlines()
+    assert "Pinned:        requests with cookie b=always, whatever the weight" in text, text
+    assert "Step:          2/2 wait for 3 passing analyses" in text, text
 
 
 def test_status_view_says_when_latency_is_not_checked():

@@ -7,7 +7,15 @@ from decimal import Decimal
 import pytest
 
 from herd import api
-from herd.model import InvalidSpec, duration_seconds, parse, quantity, with_pod_fields
+from herd.model import (
+    CanaryStep,
+    InvalidSpec,
+    RequestMatch,
+    duration_seconds,
+    parse,
+    quantity,
+    with_pod_fields,
+)
 
 
 def body(**spec):
@@ -144,6 +152,58 @@ def test_bad_quantities(value):
 def test_missing_required_fields_are_invalid():
     with pytest.raises(InvalidSpec, match="spec.image is required"):
         parse({"metadata": {"name": "x"}, "spec": {"app": "a:b"}})
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [
+        ({"setHeaderRoute": {"name": "X-Canary"}}, RequestMatch("header", "X-Canary")),
+        (
+            {"setHeaderRoute": {"name": "X-Canary", "value": "on"}},
+            RequestMatch("header", "X-Canary", "on"),
+        ),
+        ({"setCookieRoute": {"name": "canary"}}, RequestMatch("cookie", "canary")),
+    ],
+)
+def test_header_and_cookie_route_steps(raw, parsed):
+    canary = parse(body(canary={"steps": [raw, {"setWeight": 10}]})).canary
+    assert canary is not None
+    assert canary.steps == (CanaryStep(match=parsed), CanaryStep(set_weight=10))
+
+
+def test_an_ab_test_is_the_match_then_its_passing_analyses():
+    ab_test = {"match": {"cookie": {"name": "beta"}}, "analyses": 4}
+    canary = parse(body(canary={"abTest": ab_test})).canary
+    assert canary is not None
+    assert canary.steps == (
+        CanaryStep(match=RequestMatch("cookie", "beta")),
+        CanaryStep(passes=4),
+    )
+    header = {"match": {"header": {"name": "X-Beta", "value": "1"}}}
+    assert parse(body(canary={"abTest": header})).canary.steps[1] == CanaryStep(passes=3)
+
+
+@pytest.mark.parametrize(
+    ("canary", "message"),
+    [
+        ({"analysis": {}}, "exactly one of steps"),
+        ({"abTest": {"match": {}}}, "exactly one of header or cookie"),
+    ],
+)
+def test_an_ab_test_the_schema_would_refuse_is_invalid_offline(canary, message):
+    with pytest.raises(InvalidSpec, match=message):
+        parse(body(canary=canary))
+
+
+def test_a_plan_with_two_match_routes_is_invalid():
+    """One route stays in force until the rollout ends: a second would replace it mid-way."""
+    steps = [
+        {"setHeaderRoute": {"name": "X-A"}},
+        {"setWeight": 10},
+        {"setCookieRoute": {"name": "b"}},
+    ]
+    with pytest.raises(InvalidSpec, match="at most one step sets a header or cookie route"):
+        parse(body(canary={"steps": steps}))
 
 
 def test_a_plan_that_never_sends_the_canary_traffic_is_invalid():

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from herd.desired import Tracks, desired
 from herd.kinds import Ref
-from herd.model import InvalidSpec, parse
+from herd.model import InvalidSpec, RequestMatch, parse
 from herd.objectmeta import REVISION_LABEL
 from herd.settings import Settings
 
@@ -234,9 +235,10 @@ def test_keda_engine_renders_a_scaled_object_on_rpm():
     assert ("ScaledObject", "shop") not in {(r.kind, r.name) for r in state.absent}
 
 
-def canary_tracks(weight, **spec):
+def canary_tracks(weight, match=None, **spec):
     stable = ws(**spec)
-    return stable, Tracks(stable=stable, canary=ws(**{**spec, "image": "shop:2"}), weight=weight)
+    canary = ws(**{**spec, "image": "shop:2"})
+    return stable, Tracks(stable=stable, canary=canary, weight=weight, match=match)
 
 
 def test_rollout_renders_a_canary_deployment_service_and_weighted_ingress():
@@ -309,6 +311,112 @@ def test_gateway_api_routes_with_one_weighted_httproute():
         {"name": "shop", "port": 8000, "weight": 100}
     ]
     assert ("Ingress", "shop") in {(r.kind, r.name) for r in state.absent}
+
+
+INGRESS = {"ingress": {"host": "shop.example.com"}}
+HTTP_ROUTE = {"httpRoute": {"host": "shop.example.com", "gateway": {"name": "public"}}}
+NGINX = "nginx.ingress.kubernetes.io/"
+
+
+def canary_ingress_notes(state):
+    found = [
+        o for o in state.objects if o["kind"] == "Ingress" and "canary" in o["metadata"]["name"]
+    ]
+    return found[0]["metadata"]["annotations"] if found else None
+
+
+@pytest.mark.parametrize(
+    ("weight", "match", "notes"),
+    [
+        (
+            0,
+            RequestMatch("header", "X-Canary", "on"),
+            {"canary-weight": "0", "canary-by-header": "X-Canary", "canary-by-header-value": "on"},
+        ),
+        (
+            10,
+            RequestMatch("header", "X-Canary"),
+            {"canary-weight": "10", "canary-by-header": "X-Canary"},
+        ),
+        (
+            10,
+            RequestMatch("cookie", "canary"),
+            {"canary-weight": "10", "canary-by-cookie": "canary"},
+        ),
+        (0, None, None),  # no traffic at all: no canary Ingress
+    ],
+)
+def test_a_header_or_cookie_route_is_rendered_on_the_canary_ingress(weight, match, notes):
+    """Even at weight 0: the machine sets the match only once the canary is ready."""
+    stable, tracks = canary_tracks(weight, match, route=INGRESS)
+    found = canary_ingress_notes(desired(stable, tracks))
+    expected = (
+        None
+        if notes is None
+        else {f"{NGINX}canary": "true"} | {NGINX + k: v for k, v in notes.items()}
+    )
+    assert found == expected
+
+
+@pytest.mark.parametrize(
+    ("weight", "match", "header", "weighted"),
+    [
+        (
+            0,
+            RequestMatch("header", "X-Canary", "on"),
+            {"type": "Exact", "name": "X-Canary", "value": "on"},
+            [{"name": "shop", "port": 8000, "weight": 100}],
+        ),
+        (
+            10,
+            RequestMatch("header", "X-Canary"),
+            {"type": "Exact", "name": "X-Canary", "value": "always"},
+            [
+                {"name": "shop", "port": 8000, "weight": 90},
+                {"name": "shop-canary", "port": 8000, "weight": 10},
+            ],
+        ),
+        (
+            10,
+            RequestMatch("cookie", "canary.v2"),
+            {
+                "type": "RegularExpression",
+                "name": "Cookie",
+                "value": r"(^|;\s*)canary\.v2=always(;|$)",
+            },
+            [
+                {"name": "shop", "port": 8000, "weight": 90},
+                {"name": "shop-canary", "port": 8000, "weight": 10},
+            ],
+        ),
+    ],
+)
+def test_a_header_or_cookie_route_is_an_httproute_rule_to_the_canary_only(
+    weight, match, header, weighted
+):
+    stable, tracks = canary_tracks(weight, match, route=HTTP_ROUTE)
+    pinned, rest = by_kind(desired(stable, tracks))["HTTPRoute"]["spec"]["rules"]
+    path = {"type": "PathPrefix", "value": "/"}
+    assert pinned["matches"] == [{"path": path, "headers": [header]}]
+    assert pinned["backendRefs"] == [{"name": "shop-canary", "port": 8000}]
+    assert rest["matches"] == [{"path": path}]
+    assert rest["backendRefs"] == weighted
+    assert pinned["timeouts"] == rest["timeouts"]
+    assert "&id" not in yaml.safe_dump(pinned["matches"] + rest["matches"])  # nothing shared
+
+
+def test_the_cookie_pattern_matches_only_that_cookie_set_to_always():
+    import re
+
+    from herd.routing.gateway import header_match
+
+    pattern = re.compile(header_match(RequestMatch("cookie", "canary.v2"))["value"])
+    assert pattern.search("canary.v2=always")
+    assert pattern.search("a=1; canary.v2=always; b=2")
+    assert not pattern.search("canary.v2=never")
+    assert not pattern.search("canaryxv2=always")
+    assert not pattern.search("my-canary.v2=always")
+    assert not pattern.search("canary.v2=alwaysnot")
 
 
 def test_a_version_has_the_same_revision_on_either_track():

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from herd.model import AnalysisSpec, CanarySpec, CanaryStep
+from herd.model import AnalysisSpec, CanarySpec, CanaryStep, RequestMatch
 from herd.prometheus import Observation
 from herd.rollout.machine import (
     INCONCLUSIVE_LIMIT,
@@ -197,6 +197,116 @@ def test_final_weight_needs_a_pass_before_promotion():
     assert state.phase == "Promoting"
 
 
+PINNED = RequestMatch("header", "X-Canary", "on")
+#: Pin the header first, then weight, then wait for `herd promote`: the integration test's plan.
+HEADER_FIRST = replace(
+    SPEC,
+    steps=(CanaryStep(match=PINNED), CanaryStep(set_weight=10), CanaryStep(is_pause=True)),
+)
+
+
+def test_a_header_route_waits_for_a_ready_canary_then_stays_beside_the_weights():
+    state = rolling(steps=3)
+    waiting, _ = step(HEADER_FIRST, state, world(now=1001, ready=False))
+    assert (waiting.step_index, waiting.match) == (0, None)
+    pinned, _ = step(HEADER_FIRST, waiting, world(now=1002))
+    assert (pinned.step_index, pinned.weight, pinned.match) == (1, 0, PINNED)
+    weighted, _ = step(HEADER_FIRST, pinned, world(now=1003))
+    assert (weighted.step_index, weighted.weight, weighted.match) == (2, 10, PINNED)
+    paused, _ = step(HEADER_FIRST, weighted, world(now=1004))
+    assert (paused.phase, paused.match) == ("Paused", PINNED)
+
+
+@pytest.mark.parametrize(
+    ("phase", "world_changes", "after"),
+    [
+        ("Paused", {"intent": Intent("abort", "a")}, "Aborted"),
+        ("Paused", {"verdict": FAIL}, "Paused"),  # one failure: still pinned
+        ("Progressing", {"now": 1000 + 601}, "RolledBack"),  # the deadline
+        ("Promoting", {"promoted": True}, "Succeeded"),
+    ],
+)
+def test_the_header_route_ends_with_the_rollout_and_only_then(phase, world_changes, after):
+    state = rolling(phase=phase, steps=3, step_index=1, weight=10, match=PINNED)
+    if after == "RolledBack":
+        state = replace(state, step_index=1, weight=0)
+    new, _ = step(HEADER_FIRST, state, world(**{"now": 1001, **world_changes}))
+    assert new.phase == after
+    assert new.match == (PINNED if new.active else None)
+    assert new.weight == (10 if new.active else 0)
+
+
+def test_promote_full_keeps_the_header_route_until_the_stable_runs_the_canary():
+    state = rolling(phase="Paused", steps=3, step_index=2, weight=10, match=PINNED)
+    promoting, _ = step(HEADER_FIRST, state, world(now=1001, intent=Intent("promote-full", "p")))
+    assert (promoting.phase, promoting.match) == ("Promoting", PINNED)
+    done, _ = step(HEADER_FIRST, promoting, world(now=1002, promoted=True))
+    assert (done.phase, done.match) == ("Succeeded", None)
+
+
+def test_a_header_route_as_the_last_step_promotes_only_after_a_pass_at_the_weight():
+    spec = replace(SPEC, steps=(CanaryStep(set_weight=20), CanaryStep(match=PINNED)))
+    state, _ = step(spec, rolling(steps=2), world(now=1001))
+    pinned, _ = step(spec, state, world(now=1002))
+    assert (pinned.phase, pinned.step_index, pinned.match) == ("Progressing", 1, PINNED)
+    promoting, _ = step(spec, pinned, world(now=1031, verdict=PASS))
+    assert promoting.phase == "Promoting"
+
+
+def test_a_new_revision_starts_over_without_the_header_route():
+    state = rolling(steps=3, step_index=2, weight=10, match=PINNED)
+    restarted, _ = step(HEADER_FIRST, state, world(now=1001, canary="newer"))
+    assert (restarted.step_index, restarted.match) == (0, None)
+
+
+AB_TEST = replace(SPEC, steps=(CanaryStep(match=PINNED), CanaryStep(passes=2)))
+
+
+def ab_testing(**changes) -> State:
+    """An A/B test's second step: the match pinned, weight 0, counting passes."""
+    return rolling(steps=2, step_index=1, match=PINNED, **changes)
+
+
+def test_an_ab_test_pins_the_match_then_promotes_after_its_passing_analyses():
+    pinned, _ = step(AB_TEST, rolling(steps=2), world(now=1001))
+    assert (pinned.step_index, pinned.weight, pinned.match) == (1, 0, PINNED)
+    assert analysis_due(AB_TEST, pinned, 1001)  # at weight 0: the matching requests are judged
+    once, _ = step(AB_TEST, pinned, world(now=1031, verdict=PASS))
+    assert (once.phase, once.passed_checks, once.message) == (
+        "Progressing",
+        1,
+        "A/B test: 1/2 passing analyses",
+    )
+    twice, _ = step(AB_TEST, once, world(now=1061, verdict=PASS))
+    assert (twice.phase, twice.weight, twice.match) == ("Promoting", 0, PINNED)
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "phase", "passed"),
+    [
+        ([PASS, INCONCLUSIVE, PASS], "Promoting", 2),  # passes need not be consecutive
+        ([INCONCLUSIVE] * INCONCLUSIVE_LIMIT, "Paused", 0),  # no matching traffic: no promotion
+        ([PASS, FAIL, FAIL], "RolledBack", 1),
+    ],
+)
+def test_an_ab_test_counts_passes_and_stops_on_no_data_or_failures(verdicts, phase, passed):
+    state = ab_testing()
+    for i, verdict in enumerate(verdicts):
+        state, _ = step(AB_TEST, state, world(now=1030 + 30 * i, verdict=verdict))
+    assert (state.phase, state.passed_checks) == (phase, passed)
+    assert state.match == (None if phase == "RolledBack" else PINNED)
+
+
+def test_an_ab_test_longer_than_the_deadline_is_no_stall_while_it_passes():
+    spec = replace(AB_TEST, steps=(CanaryStep(match=PINNED), CanaryStep(passes=100)))
+    state = ab_testing()
+    for now in range(1500, 3000, 500):  # 500 s apart, within the 600 s deadline
+        state, _ = step(spec, state, world(now=now, verdict=PASS))
+    assert (state.phase, state.passed_checks) == ("Progressing", 3)
+    stalled, _ = step(spec, state, world(now=2500 + 601, verdict=INCONCLUSIVE))
+    assert stalled.phase == "RolledBack"
+
+
 def obs(value=None, kind="value"):
     return Observation(kind, value) if kind == "value" else Observation(kind)
 
@@ -255,12 +365,30 @@ def test_state_round_trips_through_status():
         last_analysis_time=1_700_000_090,
         handled_intent="x",
         last_analysis={"time": 1_700_000_090.0, "verdict": "pass", "requests": 60},
+        match=PINNED,
     )
     status = to_status(state)
     assert status["startTime"] == "2023-11-14T22:13:20Z"
     assert status["lastAnalysis"]["verdict"] == "pass"
+    assert status["match"] == {"kind": "header", "name": "X-Canary", "value": "on"}
     assert from_status(status) == state
     assert from_status(None) == State()
+
+
+@pytest.mark.parametrize(
+    ("match", "reported"),
+    [
+        (None, None),
+        (RequestMatch("header", "X-Canary"), {"kind": "header", "name": "X-Canary"}),
+        (RequestMatch("cookie", "canary"), {"kind": "cookie", "name": "canary"}),
+    ],
+)
+def test_the_match_round_trips_through_status(match, reported):
+    from herd.rollout.machine import from_status, to_status
+
+    status = to_status(rolling(match=match))
+    assert status.get("match") == reported
+    assert from_status(status).match == match
 
 
 @pytest.mark.parametrize(

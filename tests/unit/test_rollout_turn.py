@@ -31,7 +31,7 @@ PAUSE_FOR_PROMOTE = [{"setWeight": 20}, {"pause": {}}]
 TIMED_PAUSE = [{"setWeight": 20}, {"pause": {"duration": "60s"}}]
 
 
-def webservice(steps: list[dict[str, Any]]) -> dict[str, Any]:
+def webservice(steps: list[dict[str, Any]], canary: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "apiVersion": "herd.dev/v1alpha1",
         "kind": "WebService",
@@ -40,7 +40,7 @@ def webservice(steps: list[dict[str, Any]]) -> dict[str, Any]:
             "image": "web:1",
             "app": "app.main:app",
             "route": {"ingress": {"host": "web.example.com"}},
-            "canary": {"steps": steps},
+            "canary": canary or {"steps": steps},
         },
     }
 
@@ -60,11 +60,16 @@ HEALTHY, FAILING = 0.0, 0.2
 class Rollout:
     """One WebService, its API and its Prometheus, and the clock of its passes."""
 
-    def __init__(self, steps: list[dict[str, Any]], error_rate: float = HEALTHY):
+    def __init__(
+        self,
+        steps: list[dict[str, Any]],
+        error_rate: float = HEALTHY,
+        canary: dict[str, Any] | None = None,
+    ):
         self.kube = FakeKube()
         self.prometheus = metrics(error_rate)
         self.now = T0
-        self.kube.put(webservice(steps))
+        self.kube.put(webservice(steps, canary))
 
     def tick(self, seconds: float = 5) -> Outcome:
         """One pass, `seconds` after the last; calls and queries are those of this pass."""
@@ -271,6 +276,65 @@ def test_failing_analyses_up_to_the_failure_limit_roll_back(steps):
     after = rollout.tick(INTERVAL)  # the rejected revision is not tried again by itself
 
     assert after.writes == 0 and rollout.prometheus.queries == []
+
+
+HEADER_FIRST = [
+    {"setHeaderRoute": {"name": "X-Canary", "value": "on"}},
+    {"setWeight": 20},
+    {"pause": {}},
+]
+BY_HEADER = "nginx.ingress.kubernetes.io/canary-by-header"
+
+
+def test_a_header_route_reaches_a_ready_canary_at_weight_0_and_ends_with_the_rollout():
+    rollout = Rollout(HEADER_FIRST).serve()
+    rollout.change_image()
+    rollout.tick()
+    assert CANARY_INGRESS not in rollout.kube.objects  # not ready: no route, not even pinned
+
+    rollout.kube.roll_out(CANARY)
+    rollout.tick()
+
+    pinned = {"kind": "header", "name": "X-Canary", "value": "on"}
+    assert (rollout.canary["weight"], rollout.canary["match"]) == (0, pinned)
+    assert rollout.kept()["match"] == pinned
+    notes = rollout.kube.objects[CANARY_INGRESS]["metadata"]["annotations"]
+    assert (notes[WEIGHT], notes[BY_HEADER], notes[BY_HEADER + "-value"]) == ("0", "X-Canary", "on")
+
+    rollout.tick()
+
+    notes = rollout.kube.objects[CANARY_INGRESS]["metadata"]["annotations"]
+    assert (notes[WEIGHT], notes[BY_HEADER]) == ("20", "X-Canary")
+    rollout.tick()
+    assert (rollout.canary["phase"], rollout.canary["match"]) == ("Paused", pinned)
+
+    rollout.kube.apply_status(NS, NAME, {"intent": {"action": "abort", "id": "a1"}}, "herd-cli")
+    rollout.tick()
+
+    assert rollout.canary["phase"] == "Aborted" and "match" not in rollout.canary
+    assert "match" not in rollout.kept()
+    assert not set(CANARY_OBJECTS) & set(rollout.kube.objects)
+
+
+def test_an_ab_test_judges_the_matching_requests_at_weight_0_then_promotes():
+    ab_test = {"abTest": {"match": {"header": {"name": "X-Beta"}}, "analyses": 2}}
+    rollout = Rollout([], canary=ab_test).serve()
+    rollout.change_image()
+    rollout.kube.roll_out(CANARY)
+    rollout.tick()
+
+    notes = rollout.kube.objects[CANARY_INGRESS]["metadata"]["annotations"]
+    assert (notes[WEIGHT], notes[BY_HEADER]) == ("0", "X-Beta")
+    assert BY_HEADER + "-value" not in notes  # ingress-nginx's "always"
+    assert (rollout.canary["stepIndex"], rollout.canary["steps"]) == (1, 2)
+
+    rollout.tick(INTERVAL)
+    assert len(rollout.prometheus.queries) == 3  # the canary's requests, at weight 0
+    assert (rollout.canary["phase"], rollout.canary["passedChecks"]) == ("Progressing", 1)
+    rollout.tick(INTERVAL)
+
+    assert (rollout.canary["phase"], rollout.canary["passedChecks"]) == ("Promoting", 2)
+    assert rollout.image(STABLE_DEPLOYMENT) == "web:2"
 
 
 def promoting() -> Rollout:

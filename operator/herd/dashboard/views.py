@@ -117,9 +117,9 @@ class Step:
 
 
 def timeline(ws: dict[str, Any]) -> list[Step]:
-    """spec.canary.steps, each done, current, pending, or where a rolled back or aborted
-    rollout stopped."""
-    steps = rollout.canary_spec(ws).get("steps") or []
+    """spec.canary.steps (or an A/B test's), each done, current, pending, or where a rolled
+    back or aborted rollout stopped."""
+    steps = rollout.canary_plan(ws)
     canary = rollout.canary_status(ws)
     phase, index = canary.get("phase"), canary.get("stepIndex")
 

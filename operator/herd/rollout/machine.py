@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from herd.api import IntentAction, Phase
-from herd.model import AnalysisSpec, CanarySpec
+from herd.model import AnalysisSpec, CanarySpec, CanaryStep, RequestMatch
 from herd.observation import Observation
 from herd.timestamps import rfc3339, seconds
 
@@ -72,11 +72,15 @@ class State:
     step_index: int = 0
     steps: int = 0
     weight: int = 0
+    #: Requests pinned to the canary beside the weight (a setHeaderRoute or setCookieRoute
+    #: step), from the step until the rollout ends.
+    match: RequestMatch | None = None
     stable_revision: str = ""
     canary_revision: str = ""
     failed_checks: int = 0
     inconclusive_checks: int = 0
     passed_in_step: bool = False
+    passed_checks: int = 0  # in the current step: an A/B test's count
     paused_reason: str = ""
     message: str = ""
     start_time: float = 0.0
@@ -137,12 +141,19 @@ def moves_with_time(status: dict[str, Any]) -> bool:
     return canary.get("phase") in ACTIVE or waiting
 
 
+def _current(spec: CanarySpec, state: State) -> CanaryStep:
+    return spec.steps[min(state.step_index, len(spec.steps) - 1)]
+
+
 def analysis_due(spec: CanarySpec, state: State, now: float) -> bool:
     """Every intervalSeconds while the canary has traffic, paused or not: a canary failing
-    while it waits for `herd promote` is rolled back, not left with its share."""
+    while it waits for `herd promote` is rolled back, not left with its share. Requests a
+    header route pins at weight 0 (smoke tests) are judged only in an A/B test, whose step
+    waits for passing analyses; elsewhere the first weight judges them with the rest."""
+    judged = state.weight > 0 or _current(spec, state).passes is not None
     return (
         state.phase in ("Progressing", "Paused")
-        and state.weight > 0
+        and judged
         and now - state.last_analysis_time >= spec.analysis.interval_seconds
     )
 
@@ -183,12 +194,13 @@ def _advance(spec: CanarySpec, state: State, now: float) -> State:
         step_started=now,
         last_progress=now,
         passed_in_step=False,
+        passed_checks=0,
         message=f"step {index + 1}/{len(spec.steps)}",
     )
 
 
 def _end(state: State, phase: Phase, message: str) -> State:
-    return replace(state, phase=phase, weight=0, message=message, paused_reason="")
+    return replace(state, phase=phase, weight=0, match=None, message=message, paused_reason="")
 
 
 def _record(state: State, verdict: Verdict, now: float) -> State:
@@ -207,7 +219,7 @@ def _progress_mark(spec: CanarySpec, state: State) -> float:
     """Since when the rollout has been making no progress. A timed pause is planned waiting,
     not a stall: the deadline counts from its end, so a pause longer than the deadline never
     rolls back a healthy canary."""
-    current = spec.steps[min(state.step_index, len(spec.steps) - 1)]
+    current = _current(spec, state)
     if current.is_pause and current.pause_seconds is not None:
         return max(state.last_progress, state.step_started + current.pause_seconds)
     return state.last_progress
@@ -321,20 +333,35 @@ def step(spec: CanarySpec, state: State, world: World) -> tuple[State, list[Even
                     message=f"paused: {inconclusive} inconclusive checks",
                 ), [*events, ("Warning", "InconclusiveAnalysis", world.verdict.message)]
         else:
-            state = replace(state, inconclusive_checks=0, passed_in_step=True)
+            passed = state.passed_checks + 1
+            state = replace(state, inconclusive_checks=0, passed_in_step=True, passed_checks=passed)
 
     current = spec.steps[state.step_index]
-    if current.set_weight is not None:
+    if current.passes is not None:
+        if state.passed_checks >= current.passes:
+            return _advance(spec, state, world.now), events
+        # Each pass is progress: an A/B test longer than the deadline is no stall.
+        passed_now = world.verdict is not None and world.verdict.result == "pass"
+        return replace(
+            state,
+            last_progress=world.now if passed_now else state.last_progress,
+            message=f"A/B test: {state.passed_checks}/{current.passes} passing analyses",
+        ), events
+    if current.set_weight is not None or current.match is not None:
+        # Routed to before it is ready, a canary answers 503s (Traefik did, at weight 0).
         if not world.canary_ready:
             return replace(
                 state,
                 message=f"waiting for the canary to be ready "
                 f"(step {state.step_index + 1}/{len(spec.steps)})",
             ), events
-        if state.weight != current.set_weight:
+        if current.match is not None:
+            state = replace(state, match=current.match)
+        elif state.weight != current.set_weight:
             state = replace(state, weight=current.set_weight, passed_in_step=False)
         final = state.step_index == len(spec.steps) - 1
-        # The last weight is promoted only on a pass at that weight, never on time alone.
+        # The last weight is promoted only on a pass at that weight, never on time alone (nor
+        # by a header route set after it).
         if final and state.weight > 0 and not state.passed_in_step:
             return replace(
                 state,
@@ -372,6 +399,7 @@ _PLAIN = {
     "failedChecks": "failed_checks",
     "inconclusiveChecks": "inconclusive_checks",
     "passedInStep": "passed_in_step",
+    "passedChecks": "passed_checks",
     "pausedReason": "paused_reason",
     "message": "message",
     "handledIntent": "handled_intent",
@@ -385,6 +413,9 @@ def to_status(state: State) -> dict[str, Any]:
     )
     if state.last_analysis:
         out["lastAnalysis"] = {**state.last_analysis, "time": rfc3339(state.last_analysis["time"])}
+    if state.match is not None:
+        match = {"kind": state.match.kind, "name": state.match.name, "value": state.match.value}
+        out["match"] = {k: v for k, v in match.items() if v is not None}
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -397,4 +428,7 @@ def from_status(status: dict[str, Any] | None) -> State:
         analysis = dict(status["lastAnalysis"])
         analysis["time"] = seconds(analysis.get("time"))
         values["last_analysis"] = analysis
+    if status.get("match"):
+        match = status["match"]
+        values["match"] = RequestMatch(match["kind"], match["name"], match.get("value"))
     return State(**values)

@@ -66,6 +66,11 @@ def canary_spec(ws: dict[str, Any]) -> dict[str, Any]:
     return ws.get("spec", {}).get("canary") or {}
 
 
+def canary_plan(ws: dict[str, Any]) -> list[dict[str, Any]]:
+    """The steps the rollout runs: spec.canary.steps, or an A/B test's two (herd.model.plan)."""
+    return model.plan(canary_spec(ws))
+
+
 def phase_of(ws: dict[str, Any]) -> str | None:
     return canary_status(ws).get("phase")
 
@@ -88,9 +93,18 @@ def observed(ws: dict[str, Any]) -> bool:
 
 def describe_step(step: dict[str, Any]) -> str:
     """A step of spec.canary.steps as users write it: setWeight 10, pause 60s, pause until
-    promote."""
+    promote, setHeaderRoute X-Canary: on, setCookieRoute canary, an A/B test's 3 passing
+    analyses."""
     if "setWeight" in step:
         return f"setWeight {step['setWeight']}"
+    if "setHeaderRoute" in step:
+        header = step["setHeaderRoute"]
+        value = header.get("value", model.ALWAYS)
+        return f"setHeaderRoute {header.get('name')}: {value}"
+    if "setCookieRoute" in step:
+        return f"setCookieRoute {step['setCookieRoute'].get('name')}"
+    if model.AB_TEST_PASSES in step:
+        return f"wait for {step[model.AB_TEST_PASSES]} passing analyses"
     duration = (step.get("pause") or {}).get("duration")
     if duration is None:
         return "pause until promote"
@@ -109,11 +123,18 @@ def current_step(ws: dict[str, Any]) -> str:
     """The current step's position and what it does, e.g. `3/4 pause until promote`."""
     canary = canary_status(ws)
     position = step_position(canary)
-    steps = canary_spec(ws).get("steps") or []
+    steps = canary_plan(ws)
     index = canary.get("stepIndex")
     if index is not None and 0 <= index < len(steps):
         return f"{position} {describe_step(steps[index])}"
     return position
+
+
+def match_text(match: dict[str, Any]) -> str:
+    """The requests status.canary.match pins to the canary: `header X-Canary: on`."""
+    if match.get("kind") == "cookie":
+        return f"cookie {match.get('name')}={model.ALWAYS}"
+    return f"header {match.get('name')}: {match.get('value', model.ALWAYS)}"
 
 
 def weight_text(canary: dict[str, Any]) -> str:
@@ -132,6 +153,8 @@ def summary(ws: dict[str, Any]) -> str:
         parts.append(f"step {position}")
     if canary.get("weight") is not None:
         parts.append(f"weight {canary['weight']}%")
+    if canary.get("match"):
+        parts.append(f"pinned {match_text(canary['match'])}")
     message = canary.get("message") or canary.get("pausedReason")
     return f"{', '.join(parts)}: {message}" if message else ", ".join(parts)
 
@@ -231,7 +254,7 @@ def _canary_fields(ws: dict[str, Any]) -> list[tuple[str, str]]:
     if not spec and not canary:
         return [("Canary", "none: changes roll out as plain rolling updates (no spec.canary)")]
     if not canary:
-        plan = ", ".join(describe_step(s) for s in spec.get("steps", []))
+        plan = ", ".join(describe_step(s) for s in canary_plan(ws))
         return [("Canary", "no rollout yet"), ("Steps", plan)]
     analysis = spec.get("analysis") or {}
     phase = canary.get("phase") or "-"
@@ -248,6 +271,11 @@ def _canary_fields(ws: dict[str, Any]) -> list[tuple[str, str]]:
         ("Revisions", f"stable {stable}, canary {canary.get('canaryRevision', '-')}"),
         ("Step", current_step(ws)),
         ("Weight", f"{weight_text(canary)} of traffic on the canary"),
+        *(
+            [("Pinned", f"requests with {match_text(canary['match'])}, whatever the weight")]
+            if canary.get("match")
+            else []
+        ),
         ("Checks", checks),
     ]
     if canary.get("lastAnalysis"):

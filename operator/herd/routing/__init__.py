@@ -10,14 +10,15 @@ from herd.kinds import Ref
 from herd.model import HttpRoute, IngressRoute, Route, WebService
 from herd.routing.gateway import GatewayRouter
 from herd.routing.nginx import NginxRouter
+from herd.routing.traffic import CanaryTraffic
 from herd.serving.tuning import ServerConfig
 
 
 class Router(Protocol):
     def objects(
-        self, ws: WebService, route: Any, config: ServerConfig, canary_weight: int | None
+        self, ws: WebService, route: Any, config: ServerConfig, canary: CanaryTraffic | None
     ) -> list[dict[str, Any]]:
-        """The route objects; `canary_weight` None: no traffic to a canary."""
+        """The route objects; `canary` None: no traffic to a canary."""
         ...
 
     def owned(self, ws: WebService) -> list[Ref]:

@@ -3,9 +3,10 @@ and during a rollout a canary Ingress for the same host and path.
 
 The canary Ingress follows ingress-nginx's canary rules: only one canary Ingress per rule, and
 it ignores most of its own annotations. It exists only while the canary has traffic (a weight
-above 0, see herd.desired): a second Ingress for the same host and path that is not marked
-canary is an ordinary route, and a controller serves it beside the main one (Traefik did, with
-503s while its pods started)."""
+above 0, or a header or cookie route, see herd.desired): a second Ingress for the same host and
+path that is not marked canary is an ordinary route, and a controller serves it beside the main
+one (Traefik did, with 503s while its pods started). ingress-nginx, and Traefik's ingress-nginx
+provider, evaluate canary-by-header, then canary-by-cookie, then canary-weight."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from typing import Any
 
 from herd import kinds, objectmeta
 from herd.kinds import Ref
-from herd.model import IngressRoute, WebService
+from herd.model import IngressRoute, RequestMatch, WebService
 from herd.objectmeta import canary_name
+from herd.routing.traffic import CanaryTraffic
 from herd.serving.tuning import ServerConfig
 
 PREFIX = "nginx.ingress.kubernetes.io/"
@@ -64,19 +66,40 @@ def ingress(ws: WebService, route: IngressRoute, config: ServerConfig) -> dict[s
     return _ingress(ws, route, ws.name, ws.name, "stable", annotations(route, config))
 
 
-def canary_ingress(ws: WebService, route: IngressRoute, weight: int) -> dict[str, Any]:
-    notes = {PREFIX + "canary": "true", PREFIX + "canary-weight": str(weight)}
+def match_annotations(match: RequestMatch | None) -> dict[str, str]:
+    """canary-by-header (with -value for an exact value; without it, ingress-nginx's "always"
+    and "never") or canary-by-cookie ("always" and "never")."""
+    if match is None:
+        return {}
+    if match.kind == "cookie":
+        return {PREFIX + "canary-by-cookie": match.name}
+    notes = {PREFIX + "canary-by-header": match.name}
+    if match.value is not None:
+        notes[PREFIX + "canary-by-header-value"] = match.value
+    return notes
+
+
+def canary_ingress(ws: WebService, route: IngressRoute, traffic: CanaryTraffic) -> dict[str, Any]:
+    notes = {
+        PREFIX + "canary": "true",
+        PREFIX + "canary-weight": str(traffic.weight),
+        **match_annotations(traffic.match),
+    }
     name = canary_name(ws)
     return _ingress(ws, route, name, name, "canary", notes)
 
 
 class NginxRouter:
     def objects(
-        self, ws: WebService, route: IngressRoute, config: ServerConfig, canary_weight: int | None
+        self,
+        ws: WebService,
+        route: IngressRoute,
+        config: ServerConfig,
+        canary: CanaryTraffic | None,
     ) -> list[dict[str, Any]]:
         objects = [ingress(ws, route, config)]
-        if canary_weight is not None:
-            objects.append(canary_ingress(ws, route, canary_weight))
+        if canary is not None:
+            objects.append(canary_ingress(ws, route, canary))
         return objects
 
     def owned(self, ws: WebService) -> list[Ref]:
