@@ -13,6 +13,22 @@ TARGET_RPM = 300
 LOAD_PER_SECOND = 15  # 900 RPM: 3 replicas' worth
 
 
+def asked_for(kubectl, replicas: int, timeout: float) -> dict:
+    """status.autoscaling once the autoscaler wants at least `replicas`."""
+    return eventually(
+        lambda: (
+            (s := kubectl.get("webservice", "web")["status"].get("autoscaling", {})).get(
+                "desiredReplicas", 0
+            )
+            >= replicas
+            and s
+        ),
+        timeout=timeout,
+        interval=1,
+        what=f"the autoscaler asking for {replicas} replicas",
+    )
+
+
 def test_scraped_rpm_scales_a_real_deployment_and_the_new_pods_serve(herd_operator, on_node):
     kubectl = on_node
     autoscaling = {
@@ -25,18 +41,7 @@ def test_scraped_rpm_scales_a_real_deployment_and_the_new_pods_serve(herd_operat
     wait_ready(kubectl)
     (first,) = real_node.running_pods(kubectl, "app.kubernetes.io/instance=web")
     with real_node.Load(host(kubectl.namespace), seconds=150, rate=LOAD_PER_SECOND):
-        scaled = eventually(
-            lambda: (
-                (s := kubectl.get("webservice", "web")["status"].get("autoscaling", {})).get(
-                    "desiredReplicas", 0
-                )
-                >= 3
-                and s
-            ),
-            timeout=100,
-            interval=1,
-            what="the autoscaler asking for 3 replicas",
-        )
+        scaled = asked_for(kubectl, 3, timeout=100)
         assert scaled["currentRPM"] >= 2 * TARGET_RPM, scaled
         pods = eventually(
             lambda: (
@@ -81,18 +86,7 @@ def test_slow_requests_scale_out_on_utilization_while_rpm_is_under_target(herd_o
         path=f"/io?ms={SLOW_MS}",
     )
     with load:
-        scaled = eventually(
-            lambda: (
-                (s := kubectl.get("webservice", "web")["status"].get("autoscaling", {})).get(
-                    "desiredReplicas", 0
-                )
-                >= 2
-                and s
-            ),
-            timeout=90,
-            interval=1,
-            what="the autoscaler scaling out on utilization",
-        )
+        scaled = asked_for(kubectl, 2, timeout=90)
     assert scaled["reason"] in ("Utilization", "Panic"), scaled
     assert scaled["currentRPM"] < 100_000 / 10, scaled
     assert kubectl.get("webservice", "web")["spec"]["replicas"] >= 2
