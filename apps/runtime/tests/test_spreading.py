@@ -34,9 +34,15 @@ def test_only_uvicorn_workers_on_tcp_get_a_socket_each(
 
 @pytest.mark.parametrize(
     ("taken", "slot"),
-    [([], 0), ([0], 1), ([1], 0), ([0, 2], 1), ([0, 1], 0)],  # [0, 1]: one worker too many
+    [
+        ([], 0),
+        ([0], 1),
+        ([1], 0),  # the replacement of the worker in slot 0
+        ([0, 1], 0),  # SIGHUP forks new workers while the old ones run: one per slot
+        ([0, 1, 0], 1),
+    ],
 )
-def test_a_new_worker_takes_the_lowest_slot_left(taken: list[int], slot: int) -> None:
+def test_a_new_worker_takes_the_slot_fewest_workers_hold(taken: list[int], slot: int) -> None:
     assert free_slot(taken, 2) == slot
 
 

@@ -75,7 +75,8 @@ def freeze_heap() -> None:
 
 
 def pre_fork(server: Any, worker: Any) -> None:
-    """In the arbiter: the worker about to be forked takes the slot a worker left."""
+    """In the arbiter: the worker about to be forked takes the slot a worker left
+    (`spreading.free_slot`)."""
     if _slots:
         taken = (sibling.herd_slot for sibling in server.WORKERS.values())
         worker.herd_slot = spreading.free_slot(taken, len(_slots))

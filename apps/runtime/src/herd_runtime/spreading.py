@@ -17,6 +17,7 @@ reset, and while every worker is between a drain and its replacement, connection
 from __future__ import annotations
 
 import socket
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -31,10 +32,12 @@ def spreads_connections(asgi: bool, workers: int, listeners: Sequence[Any]) -> b
 
 
 def free_slot(taken: Iterable[int], slots: int) -> int:
-    """The lowest slot no live worker holds; the first one for a worker beyond `slots`
-    (gunicorn's TTIN), which then shares its socket."""
-    held = set(taken)
-    return next((slot for slot in range(slots) if slot not in held), 0)
+    """The slot the fewest live workers hold, the lowest of those: a replacement takes the slot
+    its predecessor left. While every slot is held (gunicorn's SIGHUP forks all new workers
+    before stopping the old ones; TTIN adds one), a new worker shares the slot of the fewest,
+    so each slot keeps a worker once the old ones are gone."""
+    held = Counter(taken)
+    return min(range(slots), key=lambda slot: (held[slot], slot))
 
 
 def slot_listeners(listeners: Sequence[Any], slots: int, cfg: Any, log: Any) -> list[list[Any]]:
