@@ -9,27 +9,28 @@ from collections.abc import Iterator
 
 import pytest
 from gunicorn.config import Config
-from gunicorn.sock import TCPSocket, UnixSocket, create_sockets
+from gunicorn.sock import TCPSocket, create_sockets
 
 from herd_runtime.spreading import free_slot, slot_listeners, spreads_connections
 
-TCP = object.__new__(TCPSocket)
-UNIX = object.__new__(UnixSocket)
+ADDRESS = ("0.0.0.0", 8000)
 
 
 @pytest.mark.parametrize(
-    ("asgi", "workers", "listeners", "spreads"),
+    ("asgi", "workers", "addresses", "inherited", "spreads"),
     [
-        (True, 2, [TCP], True),
-        (True, 1, [TCP], False),  # nobody to share with
-        (False, 2, [TCP], False),  # gthread, sync, gevent
-        (True, 2, [TCP, UNIX], False),
+        (True, 2, [ADDRESS], False, True),
+        (True, 1, [ADDRESS], False, False),  # nobody to share with
+        (False, 2, [ADDRESS], False, False),  # gthread, sync, gevent
+        (True, 2, [ADDRESS, "/run/app.sock"], False, False),
+        (True, 2, [ADDRESS, 3], False, False),  # --bind fd://3
+        (True, 2, [ADDRESS], True, False),  # systemd's sockets, a re-exec's
     ],
 )
-def test_only_uvicorn_workers_on_tcp_get_a_socket_each(
-    asgi: bool, workers: int, listeners: list[object], spreads: bool
+def test_only_uvicorn_workers_on_their_own_tcp_sockets_get_one_each(
+    asgi: bool, workers: int, addresses: list[object], inherited: bool, spreads: bool
 ) -> None:
-    assert spreads_connections(asgi, workers, listeners) is spreads
+    assert spreads_connections(asgi, workers, addresses, inherited) is spreads
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,8 @@ def when_ready(server: Any) -> None:
     per uvicorn worker, freeze a preloaded app's objects, then serve the summed metrics."""
     global _metrics_server, _slots
     asgi = interface_of_worker(server.worker_class) == "asgi"
-    if spreading.spreads_connections(asgi, server.num_workers, server.LISTENERS):
+    inherited = server.systemd or bool(server.master_pid)
+    if spreading.spreads_connections(asgi, server.num_workers, server.cfg.address, inherited):
         _slots = spreading.slot_listeners(
             server.LISTENERS, server.num_workers, server.cfg, server.log
         )

@@ -21,14 +21,15 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from gunicorn.sock import TCPSocket
 
-
-def spreads_connections(asgi: bool, workers: int, listeners: Sequence[Any]) -> bool:
+def spreads_connections(
+    asgi: bool, workers: int, addresses: Sequence[Any], inherited: bool
+) -> bool:
     """Only the uvicorn worker needs it (gthread's accepting depends on free threads, sync's on an
-    idle process: they share a burst already), only with workers to share with, and only on TCP
-    addresses (a unix socket or an inherited descriptor stays shared)."""
-    return asgi and workers > 1 and all(isinstance(s, TCPSocket) for s in listeners)
+    idle process: they share a burst already), only with workers to share with, and only when
+    gunicorn bound every socket itself, each to a host and port: a unix socket, or a socket
+    handed down (`fd://`, systemd, a re-exec) which another process may hold, stays shared."""
+    return asgi and workers > 1 and not inherited and all(isinstance(a, tuple) for a in addresses)
 
 
 def free_slot(taken: Iterable[int], slots: int) -> int:
