@@ -48,6 +48,7 @@ def when_ready(server: Any) -> None:
             server.LISTENERS, server.num_workers, server.cfg, server.log
         )
         server.LISTENERS = [listener for slot in _slots for listener in slot]
+        server.log.info("Listening on a SO_REUSEPORT socket per worker (%d)", len(_slots))
     if server.cfg.preload_app:
         freeze_heap()
     settings = _settings()
