@@ -1,7 +1,8 @@
 """Measures each sample app under each workload class for gunicorn's defaults, Herd's auto
 configuration at 1 and 2 CPUs and a grid at 1 CPU; prints Markdown, optionally into a file.
 
-    .venv/bin/python -m bench.dataplane [--duration 5] [--quick] [--write docs/benchmarks.md]
+    .venv/bin/python -m bench.dataplane [--duration 5] [--quick] [--only fastapi/io,flask/io]
+        [--write docs/benchmarks.md]
 """
 
 from __future__ import annotations
@@ -47,8 +48,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--duration", type=int, help="seconds of measured load per cell (default 5, quick 3)"
     )
     parser.add_argument("--quick", action="store_true", help="a smaller grid, 3 s per cell")
+    parser.add_argument(
+        "--only",
+        type=only_groups,
+        metavar="APP/WORKLOAD,...",
+        help="measure these apps and workloads only, e.g. fastapi/io,flask/io",
+    )
     parser.add_argument("--write", type=Path, metavar="FILE", help="write the report to FILE")
     return parser.parse_args(argv)
+
+
+def only_groups(text: str) -> frozenset[tuple[str, str]]:
+    """`fastapi/io,flask/io` as (app, workload) pairs, each one the bench knows."""
+    known = {(app.name, workload.name) for app in setups.APPS for workload in load.WORKLOADS}
+    groups = set()
+    for item in text.split(","):
+        app, _, workload = item.strip().partition("/")
+        groups.add((app, workload))
+    unknown = sorted(f"{app}/{workload}" for app, workload in groups - known)
+    if unknown:
+        names = ", ".join(sorted(f"{app}/{workload}" for app, workload in known))
+        raise argparse.ArgumentTypeError(f"unknown {', '.join(unknown)}: use some of {names}")
+    return frozenset(groups)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -65,11 +86,12 @@ def check_prerequisites() -> None:
         sys.exit("bench.dataplane: needs 2 CPUs, one for the server and one for wrk")
 
 
-def plan(grid: setups.Grid) -> list[Planned]:
+def plan(grid: setups.Grid, only: frozenset[tuple[str, str]] | None = None) -> list[Planned]:
     return [
         Planned(app, workload, cell)
         for app in setups.APPS
         for workload in load.WORKLOADS
+        if only is None or (app.name, workload.name) in only
         for cell in setups.cells(app, workload.name, grid)
     ]
 
@@ -77,16 +99,15 @@ def plan(grid: setups.Grid) -> list[Planned]:
 def measure(planned: Planned, settings: Settings, workdir: Path) -> load.Measurement:
     """One cell: a fresh server, warm-up load (discarded), measured load."""
     server_cores, wrk_cores = cpu_sets(planned.cell.setup.cpus)
-    script = load.write_script(planned.workload, workdir)
+    workload = planned.workload.for_cpus(planned.cell.setup.cpus)
+    script = load.write_script(workload, workdir)
     cpu_before = accounting.snapshot()
     try:
         with pinned_server(planned.cell.setup.args, server_cores, workdir) as server:
-            load.run_wrk(planned.workload, server.port, settings.warmup, wrk_cores, script)
+            load.run_wrk(workload, server.port, settings.warmup, wrk_cores, script)
             drain(server)
             before = worker_counts(server)
-            output = load.run_wrk(
-                planned.workload, server.port, settings.duration, wrk_cores, script
-            )
+            output = load.run_wrk(workload, server.port, settings.duration, wrk_cores, script)
             spread = worker_spread(before, worker_counts(server))
         measurement = load.parse_measurement(output)
     # bench.harness's helpers report a failed start (or unreadable wrk output) with pytest.fail.
@@ -147,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = settings_from(args)
     check_prerequisites()
-    cells = plan(settings.grid)
+    cells = plan(settings.grid, args.only)
     estimate = len(cells) * (settings.duration + settings.warmup + _OVERHEAD_SECONDS) / 60
     print(f"bench.dataplane: {len(cells)} cells, about {estimate:.0f} min", file=sys.stderr)
     started = time.monotonic()

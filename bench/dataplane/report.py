@@ -24,6 +24,21 @@ SECTION = "dataplane"
 NEAR_BEST = 0.95
 #: Herd's auto configuration below this fraction of the best grid cell is flagged.
 FLAG_BELOW = 0.9
+
+
+@dataclass(frozen=True)
+class ScalingTarget:
+    """What the second CPU must bring Herd's auto configuration (issue #13)."""
+
+    ratio: float  # req/s at 2 CPUs ÷ at 1 CPU, at least
+    busiest_share: float | None = None  # of the busiest worker at 2 CPUs, at most
+
+
+#: By (app, workload); the others have none.
+SCALING_TARGETS = {
+    ("fastapi", "io"): ScalingTarget(1.8, busiest_share=0.6),
+    ("flask", "io"): ScalingTarget(1.7),
+}
 _PACKAGES = ("gunicorn", "uvicorn", "uvicorn-worker", "flask", "fastapi", "gevent")
 
 
@@ -132,7 +147,9 @@ def method_lines(info: RunInfo) -> list[str]:
         "keeps them alive, and a connection stays with the worker that accepted it. restarts: "
         "workers gunicorn booted during the run (`--max-requests`); a restarted worker's counts "
         "are archived and count for no single worker, so the share is then a lower bound.",
-        f"- Workloads, paths × connections: {connections}. Mixed alternates its two paths "
+        f"- Workloads, paths × connections per CPU of the server: {connections}; a 2-CPU "
+        "server gets twice the connections, so that the client does not cap it (256 "
+        "connections of 50 ms cap io at 5,120 req/s). Mixed alternates its two paths "
         "request by request (a Lua script), so half the requests wait and half compute.",
         "- CPUs: a 1-CPU server runs under `taskset -c 1` and wrk under `taskset -c 0`; a 2-CPU "
         "server gets both cores and wrk shares them (its CPU use comes off the server's).",
@@ -225,14 +242,35 @@ def _label(result: Result | None) -> str:
     return f"{result.cell.setup.label}, {_number(result.rate)}"
 
 
+def scaling_verdict(
+    target: ScalingTarget | None, auto1: Result | None, auto2: Result | None
+) -> str:
+    """Whether Herd auto at 2 CPUs met its target against Herd auto at 1 CPU, in this run."""
+    if target is None:
+        return "–"
+    if auto1 is None or auto2 is None or auto1.rate == 0:
+        return "not measured"
+    wanted = [f"≥ {target.ratio:.2f}×"]
+    # The ratio as the row shows it (`_ratio`), so that the verdict reads off the row.
+    missed = round(auto2.rate / auto1.rate, 2) < target.ratio
+    if target.busiest_share is not None:
+        wanted.append(f"busiest ≤ {target.busiest_share:.0%}")
+        # Not a number with one worker, or when no worker's counts were read: not met either.
+        share = auto2.measurement.busiest_worker_share
+        missed = missed or not share <= target.busiest_share
+    return f"{'**missed**' if missed else 'met'} ({', '.join(wanted)})"
+
+
 def summary_row(app: str, workload: str, results: Sequence[Result]) -> str:
     best = best_grid_cell(results)
     auto1, auto2 = _role_at(results, HERD_AUTO, 1), _role_at(results, HERD_AUTO, 2)
     defaults1, defaults2 = _role_at(results, DEFAULTS, 1), _role_at(results, DEFAULTS, 2)
+    busiest2 = "not measured" if auto2 is None else _share(auto2)
+    verdict = scaling_verdict(SCALING_TARGETS.get((app, workload)), auto1, auto2)
     return (
         f"| {app} | {workload} | {_label(best)} | {_label(auto1)} | {_ratio(auto1, best)} "
         f"| {_ratio(auto1, defaults1)} | {_label(auto2)} | {_ratio(auto2, defaults2)} "
-        f"| {_ratio(auto2, auto1)} |"
+        f"| {_ratio(auto2, auto1)} | {busiest2} | {verdict} |"
     )
 
 
@@ -286,11 +324,14 @@ def render(results: Sequence[Result], info: RunInfo) -> str:
         "",
         "### What this says about the rules",
         "",
-        "req/s and ratios of req/s; ÷ compares the cell on the left with the one named.",
+        "req/s and ratios of req/s; ÷ compares the cell on the left with the one named. 2-CPU "
+        "target: what Herd auto at 2 CPUs must reach against Herd auto at 1 CPU, both of this "
+        "run (req/s ratio, and the busiest worker's share of the requests at 2 CPUs).",
         "",
         "| app | workload | best grid cell, 1 CPU | Herd auto, 1 CPU | ÷ best | ÷ defaults "
-        "| Herd auto, 2 CPUs | ÷ defaults, 2 CPUs | ÷ Herd auto, 1 CPU |",
-        "|---|---|---|---|---:|---:|---|---:|---:|",
+        "| Herd auto, 2 CPUs | ÷ defaults, 2 CPUs | ÷ Herd auto, 1 CPU "
+        "| busiest worker, 2 CPUs | 2-CPU target |",
+        "|---|---|---|---|---:|---:|---|---:|---:|---:|---|",
         *(summary_row(app, workload, group) for (app, workload), group in groups.items()),
         "",
     ]

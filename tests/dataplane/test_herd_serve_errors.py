@@ -66,8 +66,8 @@ CASES = {
     "without herd's config": (
         ["gunicorn", "--bind", f"127.0.0.1:{free_port()}", FLASK_APP],
         "herd-serve: gunicorn's when_ready hook is not Herd's: pass --config "
-        "python:herd_runtime.gunicorn_config (metrics, their multiprocess files and request "
-        "deadlines depend on it)",
+        "python:herd_runtime.gunicorn_config (metrics, their multiprocess files, request "
+        "deadlines and the spreading of connections over uvicorn workers depend on it)",
     ),
     "uvicorn with a wsgi app": (
         ["uvicorn", "--port", str(free_port()), FLASK_APP],

@@ -119,6 +119,7 @@ def test_gunicorn_config_defines_no_setting_by_accident() -> None:
     assert applied == {
         "control_socket_disable",
         "when_ready",
+        "pre_fork",
         "post_fork",
         "post_worker_init",
         "worker_exit",

@@ -21,10 +21,17 @@ from herd_runtime.workers import interface_of_worker, load_worker_class
 
 USAGE = "gunicorn [OPTIONS] APP_MODULE"
 HERD_CONFIG = "python:herd_runtime.gunicorn_config"
-#: Hooks that keep metrics correct and requests within their deadline: without them nothing
-#: serves /metrics, dead workers' files pile up, and a worker with a stuck request thread hangs
-#: on exit.
-REQUIRED_HOOKS = ("when_ready", "post_fork", "post_worker_init", "worker_exit", "child_exit")
+#: Hooks that keep metrics correct, requests within their deadline and connections spread over
+#: uvicorn workers: without them nothing serves /metrics, dead workers' files pile up, a worker
+#: with a stuck request thread hangs on exit, and one uvicorn worker takes a burst of connections.
+REQUIRED_HOOKS = (
+    "when_ready",
+    "pre_fork",
+    "post_fork",
+    "post_worker_init",
+    "worker_exit",
+    "child_exit",
+)
 
 
 def check(argv: list[str], settings: RuntimeSettings) -> Path:
@@ -108,7 +115,8 @@ def _check_hooks(cfg: Config) -> None:
         if cfg.settings[hook].get() is not getattr(gunicorn_config, hook):
             raise StartupError(
                 f"gunicorn's {hook} hook is not Herd's: pass --config {HERD_CONFIG} "
-                "(metrics, their multiprocess files and request deadlines depend on it)"
+                "(metrics, their multiprocess files, request deadlines and the spreading of "
+                "connections over uvicorn workers depend on it)"
             )
 
 

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from herd_runtime import multiproc
+from herd_runtime import multiproc, spreading
 from herd_runtime.appload import Interface
 from herd_runtime.deadlines import ThreadDeadlines, deadline_seconds
 from herd_runtime.memory import memory_report
@@ -33,12 +33,22 @@ control_socket_disable = True
 _metrics_server: MetricsServer | None = None
 #: This worker process's deadline monitor, if its requests run in threads.
 _thread_deadlines: ThreadDeadlines | None = None
+#: The arbiter's listening sockets per worker slot (herd_runtime.spreading), if it spreads.
+_slots: list[list[Any]] = []
 
 
 def when_ready(server: Any) -> None:
-    """In the arbiter, once the app's sockets are bound and before the first fork: freeze a
-    preloaded app's objects, then serve the summed metrics."""
-    global _metrics_server
+    """In the arbiter, once the app's sockets are bound and before the first fork: bind a socket
+    per uvicorn worker, freeze a preloaded app's objects, then serve the summed metrics."""
+    global _metrics_server, _slots
+    asgi = interface_of_worker(server.worker_class) == "asgi"
+    inherited = server.systemd or bool(server.master_pid)
+    if spreading.spreads_connections(asgi, server.num_workers, server.cfg.address, inherited):
+        _slots = spreading.slot_listeners(
+            server.LISTENERS, server.num_workers, server.cfg, server.log
+        )
+        server.LISTENERS = [listener for slot in _slots for listener in slot]
+        server.log.info("Listening on a SO_REUSEPORT socket per worker (%d)", len(_slots))
     if server.cfg.preload_app:
         freeze_heap()
     settings = _settings()
@@ -66,11 +76,26 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
+def pre_fork(server: Any, worker: Any) -> None:
+    """In the arbiter: the worker about to be forked takes the slot a worker left
+    (`spreading.free_slot`)."""
+    if _slots:
+        taken = (sibling.herd_slot for sibling in server.WORKERS.values())
+        worker.herd_slot = spreading.free_slot(taken, len(_slots))
+
+
 def post_fork(server: Any, worker: Any) -> None:
     """A forked worker holds a copy of the metrics listening socket: close it, so only the
-    arbiter holds that port."""
+    arbiter holds that port. It accepts on its slot's sockets only: close the copies of the
+    others (the arbiter keeps them for their workers)."""
     if _metrics_server is not None:
         _metrics_server.socket.close()
+    if _slots:
+        for slot, listeners in enumerate(_slots):
+            if slot != worker.herd_slot:
+                for listener in listeners:
+                    listener.close()
+        worker.sockets = _slots[worker.herd_slot]
 
 
 def post_worker_init(worker: Any) -> None:
