@@ -80,8 +80,7 @@ def test_counts_stay_exact_across_worker_restarts(
         # 100 ms, so a busy worker serves more before it leaves. Either way: several restarts.
         assert restarts >= 3, "workers should have restarted several times"
         # Three files (counter, histogram, in-flight gauge) per live worker, one archive per
-        # type, the arbiter's two (the unlabelled gauge and queue histogram exist from import,
-        # at 0), and room for a worker or so not yet archived.
+        # type, and room for a worker or so not yet archived.
         assert len(files) <= 4 * workers + 4, files
 
 

@@ -64,8 +64,8 @@ def test_the_app_source_queries_the_metrics_the_runtime_exports():
     app, target = SOURCES["app"], Target("ns", "web")
     assert runtime.REQUESTS_METRIC in app.requests_per_minute(target)
     assert f"{runtime.DURATION_METRIC}_bucket" in app.p99_latency_seconds(target)
-    assert http_metrics.IN_FLIGHT._name == runtime.IN_FLIGHT_METRIC
-    assert http_metrics.IN_FLIGHT._multiprocess_mode == "livesum"
+    assert http_metrics.in_flight()._name == runtime.IN_FLIGHT_METRIC
+    assert http_metrics.in_flight()._multiprocess_mode == "livesum"
     assert runtime.IN_FLIGHT_METRIC in APP.in_flight(target)
     assert f"{runtime.DURATION_METRIC}_sum" in APP.concurrency(target)
 

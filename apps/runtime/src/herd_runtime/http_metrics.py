@@ -3,6 +3,8 @@ set of methods, status codes."""
 
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import Counter, Gauge, Histogram
 
 #: The route label of a request no route matched (404s, scans): never the raw path.
@@ -55,24 +57,35 @@ def observe_timeout(method: str, route: str | None, response: str) -> None:
     TIMEOUTS.labels(method, route or UNMATCHED, response).inc()
 
 
-IN_FLIGHT = Gauge(
-    "http_requests_in_flight",
-    "HTTP requests the app is serving now, summed over the live workers (the health path "
-    "excluded). A worker's count leaves the sum when the worker exits.",
-    # livesum: the arbiter drops a dead worker's live* files (mark_process_dead in child_exit),
-    # so a killed worker's requests stop counting; "sum" would keep them forever.
-    multiprocess_mode="livesum",
-)
 #: Queue time: 1 ms to 10 s, finer at the low end where a healthy pod sits.
 QUEUE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-QUEUE = Histogram(
-    "http_request_queue_seconds",
-    "Time from the proxy receiving an HTTP request (its X-Request-Start header) to the app "
-    "starting it: the time it waited for a free worker. Only requests carrying the header.",
-    buckets=QUEUE_BUCKETS,
-)
+
+
+# Unlabelled metrics, unlike the others, open their multiprocess file when they are made: made
+# by middleware.instrument, they open it in a serving worker, not in herd-serve before it has
+# checked PROMETHEUS_MULTIPROC_DIR (nor in the arbiter, which serves no request).
+@functools.cache
+def in_flight() -> Gauge:
+    return Gauge(
+        "http_requests_in_flight",
+        "HTTP requests the app is serving now, summed over the live workers (the health path "
+        "excluded). A worker's count leaves the sum when the worker exits.",
+        # livesum: the arbiter drops a dead worker's live* files (mark_process_dead in
+        # child_exit), so a killed worker's requests stop counting; "sum" would keep them.
+        multiprocess_mode="livesum",
+    )
+
+
+@functools.cache
+def queue() -> Histogram:
+    return Histogram(
+        "http_request_queue_seconds",
+        "Time from the proxy receiving an HTTP request (its X-Request-Start header) to the app "
+        "starting it: the time it waited for a free worker. Only requests carrying the header.",
+        buckets=QUEUE_BUCKETS,
+    )
 
 
 def observe_queue(seconds: float | None) -> None:
     if seconds is not None:
-        QUEUE.observe(seconds)
+        queue().observe(seconds)

@@ -53,6 +53,10 @@ def instrument(
     """Wraps the app for the interface its server speaks. An ASGI request is cancelled
     `timeout` seconds after it started; WSGI requests are watched by `thread_deadlines`."""
     routes.install_adapters(app)
+    # Made once here, in the serving process before its first request: request threads
+    # making them at once would both register them, and one would fail its request.
+    http_metrics.in_flight()
+    http_metrics.queue()
     if interface == "asgi":
         asgi3 = app if speaks_asgi3(app) else ASGI2Middleware(app)
         return AsgiMiddleware(asgi3, health_path, timeout, log or logging.getLogger("herd"))
@@ -87,7 +91,7 @@ class WsgiMiddleware:
             return start_response(status_line, headers, exc_info)
 
         def finish() -> None:
-            http_metrics.IN_FLIGHT.dec()
+            http_metrics.in_flight().dec()
             _observe_wsgi(environ, status[0], time.perf_counter() - started)
 
         try:
@@ -120,7 +124,7 @@ class WsgiMiddleware:
 
         def finish() -> None:
             # In flight until its thread lets go, past its deadline too: the thread is busy.
-            http_metrics.IN_FLIGHT.dec()
+            http_metrics.in_flight().dec()
             if deadlines.finish(request):  # else the monitor counted it at its deadline
                 _observe_wsgi(environ, request.status, time.monotonic() - request.started)
 
@@ -140,7 +144,7 @@ class WsgiMiddleware:
 
 def _begin(request_start_header: str | None) -> None:
     """A request the app starts now: in flight until it finishes, after waiting this long."""
-    http_metrics.IN_FLIGHT.inc()
+    http_metrics.in_flight().inc()
     http_metrics.observe_queue(request_start.queue_seconds(request_start_header, time.time()))
 
 
@@ -222,7 +226,7 @@ class AsgiMiddleware:
         try:
             await self._serve(scope, receive, send)
         finally:
-            http_metrics.IN_FLIGHT.dec()
+            http_metrics.in_flight().dec()
 
     async def _serve(
         self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
