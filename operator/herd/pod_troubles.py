@@ -59,7 +59,9 @@ def _pod_problems(pod: dict[str, Any]) -> Iterator[Problem]:
     for container in status.get("initContainerStatuses") or ():
         yield from _container_problems(name, container, init=True)
     for container in status.get("containerStatuses") or ():
-        yield from _container_problems(name, container, False, limits.get(container.get("name")))
+        yield from _container_problems(
+            name, container, init=False, memory_limit=limits.get(container.get("name"))
+        )
 
 
 def _container_problems(
