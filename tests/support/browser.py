@@ -52,10 +52,18 @@ def browser(tmp_path_factory) -> Iterator[Any]:
         context.close()
 
 
+#: What actions and `expect` assertions wait: Playwright's own 5 s for assertions missed a live
+#: update under a loaded CI run (the weight still read 10% 5 s after the change to 50%).
+PAGE_TIMEOUT_MS = 10_000
+
+
 @pytest.fixture
 def page(browser) -> Iterator[Any]:
+    from playwright.sync_api import expect
+
     page = browser.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
+    expect.set_options(timeout=PAGE_TIMEOUT_MS)
     yield page
     page.close()
 
