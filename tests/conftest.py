@@ -3,10 +3,11 @@ a test that stops the cluster (`stops_cluster`) runs after all the others, and o
 part of it (`disrupts_cluster`: the API server) alone before that, never beside another test.
 
 Under pytest-xdist (`make test` runs two workers, `--dist loadgroup`), the tests that load the
-machine or install the chart run one after another on one worker, as they were written to: the
-real node's tests (traffic shares, requests under load), the data plane's (timings against
-nginx), and every `helm install` (the chart's cluster-wide roles have fixed names). The rest,
-mostly waiting on the API server, run beside them on the other worker.
+machine run one after another on one worker, as they were written to: the real node's tests
+(traffic shares, requests under load) and the data plane's (timings against nginx). Every
+`helm install` runs one after another too (the chart's cluster-wide roles have fixed names), in
+a group of its own: it only waits on the API server, so it runs beside the loaded group, on the
+other worker with the rest.
 """
 
 from __future__ import annotations
@@ -21,13 +22,11 @@ pytest_plugins = ("tests.support.browser",)
 
 TESTS = pathlib.Path(__file__).parent
 INTEGRATION_DIR = TESTS / "integration"
-#: Run one after another, on one worker.
-SERIAL = (
-    INTEGRATION_DIR / "real",
-    TESTS / "dataplane",
-    INTEGRATION_DIR / "test_chart.py",
-    INTEGRATION_DIR / "test_packaging.py",
-)
+#: xdist group -> the tests that run one after another, on one worker.
+SERIAL = {
+    "serial": (INTEGRATION_DIR / "real", TESTS / "dataplane"),
+    "helm": (INTEGRATION_DIR / "test_chart.py", INTEGRATION_DIR / "test_packaging.py"),
+}
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
@@ -36,8 +35,9 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     path = pathlib.Path(item.fspath)
     if INTEGRATION_DIR in path.parents:
         item.add_marker(pytest.mark.integration)
-    if any(place == path or place in path.parents for place in SERIAL):
-        item.add_marker(pytest.mark.xdist_group("serial"))
+    for group, places in SERIAL.items():
+        if any(place == path or place in path.parents for place in places):
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -52,7 +52,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     ungrouped = [
         item.nodeid
         for item in session.items
-        if item.get_closest_marker("xdist_group") and not item.nodeid.endswith("@serial")
+        if (marker := item.get_closest_marker("xdist_group"))
+        and not item.nodeid.endswith(f"@{marker.args[0]}")
     ]
     if ungrouped:
         raise pytest.UsageError(
