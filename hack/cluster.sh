@@ -328,7 +328,8 @@ case "${1:-}" in
   restart-apiserver) restart_apiserver ;;
   # What the real node changes on the host, for a test to compare before up and after down.
   host-state) host_state ;;
+  host-before) cat "$host_before/state" ;;
   # place NAMESPACE...: pods created there from now on run on the real node.
   place) shift; bin=$("$root/hack/build-tools.sh"); place_on_real_node "$@" ;;
-  *) die "usage: $0 up|down|status|restart-apiserver|host-state|place NAMESPACE..." ;;
+  *) die "usage: $0 up|down|status|restart-apiserver|host-state|host-before|place NAMESPACE..." ;;
 esac

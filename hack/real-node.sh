@@ -3,7 +3,7 @@
 # paths ($bin, $state, $pki, $logs, $pids, $kubeconfig).
 #
 # The host is left exactly as found: up saves what the node will change (sysctls, iptables,
-# links) under $host_before, and down removes every chain, link, mount and cgroup the node made
+# links) under $host_record, once per boot, and down removes every chain, link, mount and cgroup the node made
 # and restores the sysctls. tests/integration/test_real_node.py compares before and after.
 
 NODE_NAME=herd-node
@@ -22,7 +22,11 @@ KUBE_PROXY_METRICS_PORT=${HERD_KUBE_PROXY_METRICS_PORT:-17249}
 REAL_NODE_TAINT=herd.dev/real-node
 containerd_dir="$state/containerd"
 containerd_sock="$containerd_dir/containerd.sock"
-host_before="$state/host-before"
+# The host as it was before the first real node since boot. Host-wide, not in one cluster's
+# state directory: a cluster whose processes were killed without `down` leaves its chains and
+# links, and the next cluster must not take those for the host's own.
+host_record=${HERD_HOST_RECORD:-/run/herd-node}
+host_before="$host_record/host-before"
 
 # Sysctls kubelet, kube-proxy or the bridge plugin write (kubelet sets the vm/kernel ones
 # unless protectKernelDefaults, which instead refuses to start on a host that differs).
@@ -53,19 +57,41 @@ host_state() {
   for s in "${NODE_SYSCTLS[@]}"; do
     printf '%s=%s\n' "$s" "$(sysctl -n "$s" 2>/dev/null || echo absent)"
   done
-  echo "## mounts under $state"
+  echo "## mounts under the state directory"
   awk -v p="$state/" 'index($5, p) == 1 {print $5}' /proc/self/mountinfo
   echo "## kubepods cgroups"
   ls -d /sys/fs/cgroup/*/kubepods 2>/dev/null || true
 }
 
+node_alive_in() { local f; for f in "$1"/pids/{containerd,kubelet,kube-proxy}; do [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && return 0; done; return 1; }
+
+# save_host: record the host once per boot, and claim the node for this state directory. A
+# previous owner whose node is gone had its leftovers recorded as the host's by nobody: this
+# cluster's down removes them with its own.
 save_host() {
+  local boot owner
+  boot=$(cat /proc/sys/kernel/random/boot_id)
+  [ "$(cat "$host_record/boot_id" 2>/dev/null)" = "$boot" ] || rm -rf "$host_record"
+  mkdir -p "$host_record"
+  echo "$boot" >"$host_record/boot_id"
+  owner=$(cat "$host_record/owner" 2>/dev/null || true)
+  if [ -n "$owner" ] && [ "$owner" != "$state" ]; then
+    node_alive_in "$owner" &&
+      die "a real node of another Herd cluster runs on this host (state in $owner): bring that one down first"
+    log "the real node of $owner was never brought down: this cluster's down removes what it left"
+    echo "$owner" >>"$host_record/abandoned"
+  fi
+  echo "$state" >"$host_record/owner"
   [ -d "$host_before" ] && return 0
+  ip link show "$NODE_LINK" >/dev/null 2>&1 &&
+    die "the host has a real node's leftovers ($NODE_LINK) that no record in $host_record describes: remove them (ip link del $NODE_LINK; ip link del $POD_BRIDGE; the KUBE-* and CNI-* iptables chains) or reboot"
   mkdir -p "$host_before.tmp"
   host_state >"$host_before.tmp/state"
   sed -n '/^## sysctls/,/^## /{/^## /d;p}' "$host_before.tmp/state" >"$host_before.tmp/sysctls"
   mv "$host_before.tmp" "$host_before"
 }
+
+owns_node() { [ -d "$host_before" ] && [ "$(cat "$host_record/owner" 2>/dev/null)" = "$state" ]; }
 
 # restore_iptables TOOL FAMILY: tables the node created go; in the others, only its chains.
 restore_iptables() {
@@ -267,8 +293,8 @@ up_real_node() {
 # down_real_node: after kubelet and kube-proxy have stopped. Kills what containerd runs, then
 # removes what the node added to the host.
 down_real_node() {
-  [ -d "$host_before" ] || return 0
-  local pid task cg m s
+  owns_node || return 0
+  local pid task cg m s dir
   if [ -f "$pids/containerd" ] && containerd_ready; then
     for task in $("$bin/ctr" --address "$containerd_sock" -n k8s.io tasks ls -q 2>/dev/null); do
       "$bin/ctr" --address "$containerd_sock" -n k8s.io tasks kill -s SIGKILL "$task" 2>/dev/null || true
@@ -281,9 +307,11 @@ down_real_node() {
     [ -d "$cg" ] || continue
     for pid in $(find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
   done
-  # Mounts under the state directory (volumes, rootfs, netns), deepest first.
-  for m in $(awk -v p="$state/" 'index($5, p) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
-    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  # Mounts under the state directories (volumes, rootfs, netns), deepest first.
+  for dir in "$state" $(cat "$host_record/abandoned" 2>/dev/null); do
+    for m in $(awk -v p="$dir/" 'index($5, p) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+      umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+    done
   done
   for cg in /sys/fs/cgroup/*/kubepods; do
     [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
@@ -296,5 +324,5 @@ down_real_node() {
   while IFS='=' read -r s m; do
     [ "$m" = absent ] || sysctl -q -w "$s=$m" >/dev/null 2>&1 || log "could not restore $s=$m"
   done <"$host_before/sysctls"
-  rm -rf "$host_before" "$containerd_dir/state" "$state/kubelet/root" "$state/cni/ipam"
+  rm -rf "$host_record" "$containerd_dir/state" "$state/kubelet/root" "$state/cni/ipam"
 }

@@ -14,12 +14,14 @@ from bench.harness.cluster import REPO, STATE
 
 @pytest.mark.stops_cluster
 def test_cluster_down_restores_the_host(kubectl_binary):
-    saved = STATE / "host-before" / "state"
-    assert saved.exists(), (
-        f"{saved} is missing: the cluster runs without its real node (HERD_REAL_NODE=0?), "
-        "so there is no host state to compare"
+    saved = subprocess.run(
+        [REPO / "hack" / "cluster.sh", "host-before"], capture_output=True, text=True
     )
-    before = saved.read_text()
+    assert saved.returncode == 0, (
+        f"no saved host state ({saved.stderr.strip()}): the cluster runs without its real node "
+        "(HERD_REAL_NODE=0?), so there is nothing to compare"
+    )
+    before = saved.stdout
     down = subprocess.run(
         [REPO / "hack" / "cluster.sh", "down"], capture_output=True, text=True, timeout=120
     )
