@@ -89,10 +89,9 @@ def _warn_if_pod_monitors_unavailable(memo: kopf.Memo) -> None:
         return  # each reconcile asks again
     if not served:
         log.warning(
-            "--pod-monitors: the cluster serves no %s.%s (the Prometheus Operator's CRD); "
+            "--pod-monitors: the cluster serves no %s (the Prometheus Operator's CRD); "
             "no PodMonitors until it does",
-            kinds.POD_MONITOR.plural,
-            kinds.POD_MONITOR.group,
+            kinds.POD_MONITOR.resource,
         )
 
 

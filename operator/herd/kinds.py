@@ -24,6 +24,11 @@ class Kind:
     def version(self) -> str:
         return self.api_version.rpartition("/")[2]
 
+    @property
+    def resource(self) -> str:
+        """plural.group, as a CRD and kubectl name a kind of an API group."""
+        return f"{self.plural}.{self.group}"
+
     def type_meta(self) -> dict[str, str]:
         """The apiVersion and kind fields of an object of this kind."""
         return {"apiVersion": self.api_version, "kind": self.kind}

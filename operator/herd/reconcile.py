@@ -258,7 +258,7 @@ def _pod_monitor_labels(
     if kube.served(kinds.POD_MONITOR):
         return settings.pod_monitor_labels
     if ws.generation != (body.get("status") or {}).get("observedGeneration"):
-        crd = f"{kinds.POD_MONITOR.plural}.{kinds.POD_MONITOR.group}"
+        crd = kinds.POD_MONITOR.resource
         outcome.events.append(
             (
                 "Warning",
