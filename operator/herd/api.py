@@ -460,8 +460,91 @@ AB_TEST = obj(
     required=("match",),
 )
 
+#: What a user metric check's query may name, each as `{{ NAME }}`: the WebService's name and
+#: namespace, the track the query is run for (`canary`, or `stable` for maxIncreaseOverStable),
+#: and the analysis interval as a PromQL duration (`30s`).
+QUERY_VARIABLES = ("name", "namespace", "track", "interval")
+#: A query all of whose `{{` open one of QUERY_VARIABLES (RE2 and Python alike).
+QUERY_TEMPLATE = r"^(?:[^{]|\{[^{]|\{\{ *(?:" + "|".join(QUERY_VARIABLES) + r") *\}\})*\{?$"
+#: A user metric check's thresholds, exactly one per check.
+METRIC_THRESHOLDS = ("max", "min", "maxIncreaseOverStable")
+
+METRIC_CHECK = obj(
+    "A check of your own metric: a PromQL query that answers one number for the canary over "
+    "the interval, and one threshold. The query may use `{{ name }}`, `{{ namespace }}`, "
+    "`{{ track }}` and `{{ interval }}`, substituted with label-value escaping, so put them in "
+    "double-quoted label matchers (or a range, for interval). It runs against the Prometheus "
+    "of spec.metrics (one the operator's admin allowed), never another. Empty, NaN, more than "
+    "one series, or a query Prometheus refuses is inconclusive, never a pass.",
+    {
+        "name": string(
+            "Names the check in status and `herd status`: a DNS label.",
+            max_length=63,
+            pattern="^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        ),
+        "query": string(
+            "The PromQL; `{{ track }}` is `canary`, or `stable` for the stable's value.",
+            max_length=4096,
+        ),
+        "max": number("Highest passing value of the canary."),
+        "min": number("Lowest passing value of the canary."),
+        "maxIncreaseOverStable": number(
+            "The query is also run for the stable track over the same interval: the canary "
+            "passes up to the stable's value times (1 + this), 0.2 allowing 20 % more. A stable "
+            "value of 0 allows the canary no more than 0; a stable track without data is "
+            "inconclusive.",
+            minimum=0,
+        ),
+    },
+    required=("name", "query"),
+    rules=(
+        Rule(
+            "[" + ", ".join(f"has(self.{t})" for t in METRIC_THRESHOLDS) + "].exists_one(x, x)",
+            "each metric check sets exactly one of max, min or maxIncreaseOverStable",
+        ),
+        Rule(
+            f"self.query.matches('{QUERY_TEMPLATE.replace(chr(92), chr(92) * 2)}')",
+            "the query may use only {{ name }}, {{ namespace }}, {{ track }} and {{ interval }}",
+            field_path=".query",
+        ),
+    ),
+)
+
+COMPARE_WITH_STABLE = obj(
+    "Judge the canary against the stable track over the same interval, beside the fixed "
+    "thresholds: a canary much worse than the stable fails even under maxErrorRate and "
+    "maxP99LatencyMs. The stable track needs minRequests too, or the analysis is "
+    "inconclusive.",
+    {
+        "maxErrorRateIncrease": number(
+            "The canary's error rate passes up to the stable's times (1 + this): 1 allows "
+            "twice the stable's.",
+            minimum=0,
+            default=1,
+        ),
+        "errorRateTolerance": number(
+            "An error rate at most this much above the stable's always passes: a stray 5xx "
+            "beside a stable with none is no regression.",
+            minimum=0,
+            maximum=1,
+            default=0.001,
+        ),
+        "maxP99LatencyIncrease": number(
+            "The canary's p99 latency passes up to the stable's times (1 + this).",
+            minimum=0,
+            default=0.5,
+        ),
+        "p99LatencyToleranceMs": integer(
+            "A p99 at most this many ms above the stable's always passes.",
+            minimum=0,
+            maximum=3_600_000,
+            default=10,
+        ),
+    },
+)
+
 ANALYSIS = obj(
-    "Automatic checks of the canary's own metrics at every interval.",
+    "Automatic checks of the canary's metrics at every interval.",
     {
         "intervalSeconds": integer("Time between checks.", minimum=5, maximum=3600, default=30),
         "maxErrorRate": number(
@@ -482,6 +565,14 @@ ANALYSIS = obj(
         "failureLimit": integer(
             "Failed checks that roll the canary back.", minimum=1, maximum=100, default=2
         ),
+        "metrics": array(
+            "Checks of your own metrics, judged with the built-in ones: any failing check fails "
+            "the analysis.",
+            METRIC_CHECK,
+            list_map_keys=("name",),
+            max_items=10,
+        ),
+        "compareWithStable": COMPARE_WITH_STABLE,
     },
 )
 
@@ -684,6 +775,26 @@ SERVER_STATUS = obj(
     },
 )
 
+#: The checks Herd makes itself, named apart from a metric check's (a DNS label, lowercase).
+BUILTIN_CHECKS = (
+    "requestCount",
+    "errorRate",
+    "p99Latency",
+    "errorRateVsStable",
+    "p99LatencyVsStable",
+)
+
+CHECK_RESULT = obj(
+    "One check of an analysis.",
+    {
+        "name": string(f"A built-in check ({', '.join(BUILTIN_CHECKS)}) or a metric check's name."),
+        "verdict": string("pass, fail or inconclusive."),
+        "message": string("The value against its threshold, or why there is none."),
+        "value": number("The canary's value."),
+        "stable": number("The stable's value, for a comparison with it."),
+    },
+)
+
 CANARY_STATUS = obj(
     "The canary rollout, as the operator keeps it on the stable Service (annotation "
     "herd.dev/rollout, where a restarted operator resumes from). A report, never read back.",
@@ -724,6 +835,11 @@ CANARY_STATUS = obj(
                 "requests": number("Canary requests in the interval."),
                 "errorRate": number("Fraction of 5xx."),
                 "p99LatencyMs": number("99th percentile latency."),
+                "checks": array(
+                    "Each check of the analysis and its result.",
+                    CHECK_RESULT,
+                    max_items=len(BUILTIN_CHECKS) + 10,
+                ),
             },
         ),
         "handledIntent": string("Id of the last user intent acted on."),

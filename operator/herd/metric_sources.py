@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from herd import api
 from herd.model import HttpRoute, IngressRoute, Route, WebService
 from herd.serving import runtime
 
@@ -71,7 +72,23 @@ def _selector(labels: dict[str, str], extra: str = "") -> str:
 
 
 def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+_VARIABLE = re.compile(r"\{\{ *(" + "|".join(api.QUERY_VARIABLES) + r") *\}\}")
+
+
+def render_query(template: str, target: Target) -> str:
+    """A metric check's query for `target`: each `{{ variable }}` replaced by its value,
+    escaped as a PromQL string's content, so no value can end a label matcher and write
+    PromQL of its own (the API's rule admits no other variable)."""
+    values = {
+        "name": target.name,
+        "namespace": target.namespace,
+        "track": target.track,
+        "interval": target.window,
+    }
+    return _VARIABLE.sub(lambda match: _escape(values[match.group(1)]), template)
 
 
 class MetricSource(Protocol):

@@ -127,6 +127,29 @@ class CanaryStep:
     passes: int | None = None  # an A/B test's: wait for this many passing analyses
 
 
+Threshold = Literal["max", "min", "maxIncreaseOverStable"]
+
+
+@dataclass(frozen=True)
+class MetricCheck:
+    """One of analysis.metrics: a user's query template and its one threshold."""
+
+    name: str
+    query: str
+    threshold: Threshold
+    limit: float
+
+
+@dataclass(frozen=True)
+class StableComparison:
+    """analysis.compareWithStable: how much worse than the stable the canary may be."""
+
+    max_error_rate_increase: float = _default(api.COMPARE_WITH_STABLE, "maxErrorRateIncrease")
+    error_rate_tolerance: float = _default(api.COMPARE_WITH_STABLE, "errorRateTolerance")
+    max_p99_latency_increase: float = _default(api.COMPARE_WITH_STABLE, "maxP99LatencyIncrease")
+    p99_latency_tolerance_ms: int = _default(api.COMPARE_WITH_STABLE, "p99LatencyToleranceMs")
+
+
 @dataclass(frozen=True)
 class AnalysisSpec:
     interval_seconds: int = _default(api.ANALYSIS, "intervalSeconds")
@@ -134,6 +157,8 @@ class AnalysisSpec:
     max_p99_latency_ms: int = _default(api.ANALYSIS, "maxP99LatencyMs")
     min_requests: int = _default(api.ANALYSIS, "minRequests")
     failure_limit: int = _default(api.ANALYSIS, "failureLimit")
+    metrics: tuple[MetricCheck, ...] = ()
+    compare_with_stable: StableComparison | None = None
 
 
 @dataclass(frozen=True)
@@ -437,6 +462,40 @@ def _utilization(scaling: dict[str, Any], metrics: MetricsSpec) -> float | None:
     return float(scaling["targetUtilization"])
 
 
+_QUERY_TEMPLATE = re.compile(api.QUERY_TEMPLATE)
+
+
+def _metric_check(raw: dict[str, Any]) -> MetricCheck:
+    """One metric check, with the CRD's rules checked offline too."""
+    set_thresholds = [t for t in api.METRIC_THRESHOLDS if t in raw]
+    if len(set_thresholds) != 1:
+        raise InvalidSpec(f"analysis.metrics {raw['name']}: {api.METRIC_CHECK.rules[0].message}")
+    if not _QUERY_TEMPLATE.match(raw["query"]):
+        raise InvalidSpec(f"analysis.metrics {raw['name']}: {api.METRIC_CHECK.rules[1].message}")
+    threshold = set_thresholds[0]
+    return MetricCheck(raw["name"], raw["query"], threshold, float(raw[threshold]))
+
+
+def _analysis(raw: dict[str, Any]) -> AnalysisSpec:
+    compare = raw.get("compareWithStable")
+    return AnalysisSpec(
+        interval_seconds=raw["intervalSeconds"],
+        max_error_rate=float(raw["maxErrorRate"]),
+        max_p99_latency_ms=raw["maxP99LatencyMs"],
+        min_requests=raw["minRequests"],
+        failure_limit=raw["failureLimit"],
+        metrics=tuple(_metric_check(m) for m in raw.get("metrics") or ()),
+        compare_with_stable=None
+        if compare is None
+        else StableComparison(
+            max_error_rate_increase=float(compare["maxErrorRateIncrease"]),
+            error_rate_tolerance=float(compare["errorRateTolerance"]),
+            max_p99_latency_increase=float(compare["maxP99LatencyIncrease"]),
+            p99_latency_tolerance_ms=compare["p99LatencyToleranceMs"],
+        ),
+    )
+
+
 def parse(body: dict[str, Any], defaults: Settings = DEFAULTS) -> WebService:
     """A typed WebService from an API object (defaults applied as the API server does);
     what the spec leaves to the operator (ingress class, Prometheus) comes from `defaults`."""
@@ -474,13 +533,7 @@ def parse(body: dict[str, Any], defaults: Settings = DEFAULTS) -> WebService:
         if canary is None
         else CanarySpec(
             steps=_canary_steps(canary),
-            analysis=AnalysisSpec(
-                interval_seconds=canary["analysis"]["intervalSeconds"],
-                max_error_rate=float(canary["analysis"]["maxErrorRate"]),
-                max_p99_latency_ms=canary["analysis"]["maxP99LatencyMs"],
-                min_requests=canary["analysis"]["minRequests"],
-                failure_limit=canary["analysis"]["failureLimit"],
-            ),
+            analysis=_analysis(canary["analysis"]),
             progress_deadline_seconds=canary["progressDeadlineSeconds"],
         ),
     )

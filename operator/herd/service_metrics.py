@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from herd.model import WebService
-from herd.rollout.machine import Result
+from herd.rollout.analysis import Result
 
 VERDICTS: tuple[Result, ...] = ("pass", "fail", "inconclusive")
 #: Which spec field a `max_error_rates` entry comes from.

@@ -17,6 +17,7 @@ PURE = (
     "herd.essence",
     "herd.autoscaling.decide",
     "herd.autoscaling.keda",
+    "herd.rollout.analysis",
     "herd.rollout.machine",
     "herd.rollout.views",
     "herd.routing",

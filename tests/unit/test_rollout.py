@@ -7,17 +7,15 @@ from dataclasses import replace
 import pytest
 
 from herd.model import AnalysisSpec, CanarySpec, CanaryStep, RequestMatch
-from herd.prometheus import Observation
+from herd.rollout.analysis import Check, Verdict
 from herd.rollout.machine import (
     INCONCLUSIVE_LIMIT,
     WAITING_FOR_PROMOTE,
     Intent,
     State,
-    Verdict,
     World,
     analysis_due,
     canary_replicas,
-    judge,
     moves_with_time,
     step,
 )
@@ -307,27 +305,6 @@ def test_an_ab_test_longer_than_the_deadline_is_no_stall_while_it_passes():
     assert stalled.phase == "RolledBack"
 
 
-def obs(value=None, kind="value"):
-    return Observation(kind, value) if kind == "value" else Observation(kind)
-
-
-@pytest.mark.parametrize(
-    ("requests", "errors", "p99", "result"),
-    [
-        (obs(100), obs(0.0), obs(0.2), "pass"),
-        (obs(100), obs(0.02), obs(0.2), "fail"),  # error rate above 1 %
-        (obs(100), obs(0.0), obs(0.9), "fail"),  # p99 900 ms above 500 ms
-        (obs(10), obs(0.0), obs(0.2), "inconclusive"),  # below minRequests: never a pass
-        (obs(kind="empty"), obs(kind="empty"), obs(kind="empty"), "inconclusive"),  # no traffic
-        (obs(100), obs(kind="nan"), obs(0.2), "inconclusive"),  # NaN is not a pass
-        (obs(100), obs(0.0), obs(kind="nan"), "inconclusive"),  # latency checked but unknown
-        (obs(kind="unreachable"), obs(0.0), obs(0.2), "inconclusive"),
-    ],
-)
-def test_judge(requests, errors, p99, result):
-    assert judge(SPEC.analysis, requests, errors, p99).result == result
-
-
 def test_analysis_is_due_every_interval_only_with_traffic_on_the_canary():
     state = State(phase="Progressing", weight=10, last_analysis_time=1000)
     assert not analysis_due(SPEC, state, 1029)
@@ -427,3 +404,26 @@ def test_a_timed_pause_longer_than_the_deadline_is_no_stall():
     waiting = rolling(step_index=1, weight=10, passed_in_step=False, step_started=1000)
     assert step(spec, waiting, world(now=2299))[0].phase == "Progressing"
     assert step(spec, waiting, world(now=2301))[0].phase == "RolledBack"
+
+
+def test_each_check_of_an_analysis_is_recorded_and_round_trips_through_status():
+    from herd.rollout.machine import from_status, to_status
+
+    checks = (
+        Check("requestCount", "pass", "100 requests", 100),
+        Check("errorRateVsStable", "fail", "error rate 3.00% above 2.00%", 0.03, 0.01),
+    )
+    verdict = Verdict("fail", "error rate 3.00% above 2.00%", 100, 0.03, 20.0, checks)
+    state, _ = run(rolling(step_index=1, weight=10), world(now=1030, verdict=verdict))
+    recorded = to_status(state)["lastAnalysis"]["checks"]
+    assert recorded == [
+        {"name": "requestCount", "verdict": "pass", "message": "100 requests", "value": 100},
+        {
+            "name": "errorRateVsStable",
+            "verdict": "fail",
+            "message": "error rate 3.00% above 2.00%",
+            "value": 0.03,
+            "stable": 0.01,
+        },
+    ]
+    assert from_status(to_status(state)) == state

@@ -10,11 +10,11 @@ from typing import Any
 
 from herd import desired, kinds
 from herd.kinds import Ref
-from herd.metric_sources import SOURCES, target
+from herd.metric_sources import SOURCES, MetricSource, Target, render_query, target
 from herd.model import WebService
 from herd.objectmeta import CANARY_MANAGER, REVISION_LABEL, canary_name
 from herd.observation import MetricsReader
-from herd.rollout import machine
+from herd.rollout import analysis, machine
 
 FIELD_MANAGER = CANARY_MANAGER
 
@@ -51,16 +51,40 @@ def _intent(intent: dict[str, Any] | None, state: machine.State) -> machine.Inte
     return machine.Intent(intent["action"], intent["id"])
 
 
-def analyze(prometheus: MetricsReader, ws: WebService) -> machine.Verdict:
-    assert ws.canary is not None
-    source = SOURCES[ws.metrics.source]
-    selected = target(ws, "canary", f"{ws.canary.analysis.interval_seconds}s")
-    url = ws.metrics.prometheus_url
-    return machine.judge(
-        ws.canary.analysis,
+def _track_metrics(
+    prometheus: MetricsReader, url: str, source: MetricSource, selected: Target
+) -> analysis.TrackMetrics:
+    return analysis.TrackMetrics(
         prometheus.query(url, source.request_count(selected)),
         prometheus.query(url, source.error_rate(selected)),
         prometheus.query(url, source.p99_latency_seconds(selected)),
+    )
+
+
+def analyze(prometheus: MetricsReader, ws: WebService) -> analysis.Verdict:
+    """Both tracks over the same interval (the stable's only when it is compared with), and
+    each metric check's query for the canary, and the stable where it compares with it; all
+    against the one Prometheus the spec names and the admin allowed."""
+    assert ws.canary is not None
+    spec = ws.canary.analysis
+    source = SOURCES[ws.metrics.source]
+    window = f"{spec.interval_seconds}s"
+    canary, stable = target(ws, "canary", window), target(ws, "stable", window)
+    url = ws.metrics.prometheus_url
+    readings = {
+        check.name: analysis.MetricReading(
+            prometheus.query(url, render_query(check.query, canary)),
+            prometheus.query(url, render_query(check.query, stable))
+            if check.threshold == "maxIncreaseOverStable"
+            else None,
+        )
+        for check in spec.metrics
+    }
+    return analysis.judge(
+        spec,
+        _track_metrics(prometheus, url, source, canary),
+        _track_metrics(prometheus, url, source, stable) if spec.compare_with_stable else None,
+        readings,
     )
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 from herd.api import IntentAction, Phase
-from herd.model import AnalysisSpec, CanarySpec, CanaryStep, RequestMatch
-from herd.observation import Observation
+from herd.model import CanarySpec, CanaryStep, RequestMatch
+from herd.rollout.analysis import Check, Verdict
 from herd.timestamps import rfc3339, seconds
 
 ACTIVE: frozenset[Phase] = frozenset({"Progressing", "Paused", "Promoting"})
@@ -34,17 +34,6 @@ APPLIES_IN: dict[IntentAction, frozenset[Phase]] = {
 #: no data is never a pass, and waiting forever silently is no answer either.
 INCONCLUSIVE_LIMIT = 3
 WAITING_FOR_PROMOTE = "waiting for herd promote"
-
-Result = Literal["pass", "fail", "inconclusive"]
-
-
-@dataclass(frozen=True)
-class Verdict:
-    result: Result
-    message: str
-    requests: float | None = None
-    error_rate: float | None = None
-    p99_latency_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -96,39 +85,6 @@ class State:
 
 
 Event = tuple[str, str, str]  # (type, reason, message)
-
-
-def judge(
-    analysis: AnalysisSpec, requests: Observation, error_rate: Observation, p99_seconds: Observation
-) -> Verdict:
-    """pass, fail or inconclusive from the canary's own metrics over one interval."""
-    count = requests.value if requests.ok else None
-    if count is None or count < analysis.min_requests:
-        seen = f"{count:.0f}" if count is not None else f"no data ({requests.kind})"
-        return Verdict(
-            "inconclusive",
-            f"{seen} requests, fewer than minRequests {analysis.min_requests}",
-            count,
-        )
-    if not error_rate.ok:
-        return Verdict("inconclusive", f"error rate unknown ({error_rate.kind})", count)
-    errors = error_rate.value or 0.0
-    latency_ms = (
-        p99_seconds.value * 1000 if p99_seconds.ok and p99_seconds.value is not None else None
-    )
-    numbers = dict(requests=count, error_rate=errors, p99_latency_ms=latency_ms)
-    if errors > analysis.max_error_rate:
-        return Verdict(
-            "fail", f"error rate {errors:.2%} above {analysis.max_error_rate:.2%}", **numbers
-        )
-    if analysis.max_p99_latency_ms:
-        if latency_ms is None:
-            return Verdict("inconclusive", f"p99 latency unknown ({p99_seconds.kind})", **numbers)
-        if latency_ms > analysis.max_p99_latency_ms:
-            return Verdict(
-                "fail", f"p99 {latency_ms:.0f} ms above {analysis.max_p99_latency_ms} ms", **numbers
-            )
-    return Verdict("pass", f"{count:.0f} requests, error rate {errors:.2%}", **numbers)
 
 
 def moves_with_time(status: dict[str, Any]) -> bool:
@@ -212,7 +168,17 @@ def _record(state: State, verdict: Verdict, now: float) -> State:
     ):
         if value is not None:
             analysis[key] = round(value, 4)
+    if verdict.checks:
+        analysis["checks"] = [_check_status(check) for check in verdict.checks]
     return replace(state, last_analysis_time=now, last_analysis=analysis)
+
+
+def _check_status(check: Check) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": check.name, "verdict": check.result, "message": check.message}
+    for key, value in (("value", check.value), ("stable", check.stable)):
+        if value is not None:
+            out[key] = round(value, 6)
+    return out
 
 
 def _progress_mark(spec: CanarySpec, state: State) -> float:
