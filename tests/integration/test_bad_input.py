@@ -272,6 +272,32 @@ REJECTED = [
         {**BASE, "canary": {"steps": [{"pause": {"duration": "ten"}}]}},
         "duration must be seconds",
     ),
+    (
+        "metric-two-thresholds",
+        {
+            **BASE,
+            "canary": {
+                "steps": [{"setWeight": 10}],
+                "analysis": {
+                    "metrics": [{"name": "orders", "query": "sum(x)", "max": 1, "min": 0}]
+                },
+            },
+        },
+        "each metric check sets exactly one of max, min or maxIncreaseOverStable",
+    ),
+    (
+        "metric-unknown-variable",
+        {
+            **BASE,
+            "canary": {
+                "steps": [{"setWeight": 10}],
+                "analysis": {
+                    "metrics": [{"name": "orders", "query": 'sum(x{pod="{{ pod }}"})', "max": 1}]
+                },
+            },
+        },
+        "the query may use only {{ name }}, {{ namespace }}, {{ track }} and {{ interval }}",
+    ),
     ("Upper-Name", BASE, "a lowercase RFC 1123 subdomain"),
     ("9starts-with-digit", BASE, "metadata.name must be a DNS-1035 label"),
     ("a" * 57, BASE, "metadata.name must be a DNS-1035 label of at most 56"),

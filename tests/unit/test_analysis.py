@@ -155,3 +155,13 @@ def test_a_failure_outweighs_an_inconclusive_check():
     metrics = {"checkout-failures": MetricReading(obs(kind="empty"))}
     verdict = judge(checked("max", 5), track(errors=0.5), metrics=metrics)
     assert verdict.result == "fail" and verdict.message == "error rate 50.00% above 1.00%"
+
+
+def test_a_query_template_is_filled_with_escaped_values():
+    from herd.metric_sources import Target, render_query
+
+    template = 'sum(x{ns="{{ namespace }}", app="{{name}}", t="{{ track }}"}[{{ interval }}])'
+    sneaky = Target("ns", 'web"} or vector(1) or x{a="', "canary", "30s")
+    assert render_query(template, sneaky) == (
+        'sum(x{ns="ns", app="web\\"} or vector(1) or x{a=\\"", t="canary"}[30s])'
+    )

@@ -227,3 +227,32 @@ def test_target_utilization_needs_the_app_source_and_the_builtin_engine():
         )
     with pytest.raises(InvalidSpec, match="keda engine scales on RPM only"):
         parse(body(autoscaling={"engine": "keda", "targetUtilization": 0.7}))
+
+
+def test_metric_checks_and_the_comparison_with_the_stable_are_parsed_with_defaults():
+    from herd.model import MetricCheck, StableComparison
+
+    analysis = {
+        "metrics": [{"name": "orders", "query": 'sum(x{ns="{{ namespace }}"})', "min": 1}],
+        "compareWithStable": {"maxErrorRateIncrease": 2},
+    }
+    parsed = parse(body(canary={"steps": [{"setWeight": 10}], "analysis": analysis}))
+    spec = parsed.canary.analysis
+    assert spec.metrics == (MetricCheck("orders", 'sum(x{ns="{{ namespace }}"})', "min", 1.0),)
+    assert spec.compare_with_stable == StableComparison(max_error_rate_increase=2.0)
+    assert parse(body(canary={"steps": [{"setWeight": 10}]})).canary.analysis.metrics == ()
+
+
+@pytest.mark.parametrize(
+    ("check", "message"),
+    [
+        ({"name": "a", "query": "x", "max": 1, "maxIncreaseOverStable": 1}, "exactly one of max"),
+        ({"name": "a", "query": "x"}, "exactly one of max"),
+        ({"name": "a", "query": "x{{{ name }}}", "max": 1}, "may use only"),
+        ({"name": "a", "query": "{{ .Values }}", "max": 1}, "may use only"),
+    ],
+)
+def test_a_metric_check_the_schema_would_refuse_is_invalid_offline(check, message):
+    canary = {"steps": [{"setWeight": 10}], "analysis": {"metrics": [check]}}
+    with pytest.raises(InvalidSpec, match=message):
+        parse(body(canary=canary))
