@@ -165,3 +165,27 @@ def test_a_query_template_is_filled_with_escaped_values():
     assert render_query(template, sneaky) == (
         'sum(x{ns="ns", app="web\\"} or vector(1) or x{a=\\"", t="canary"}[30s])'
     )
+
+
+def test_herd_status_shows_each_check_of_the_last_analysis():
+    from herd.rollout.views import analysis_text
+
+    last = {
+        "time": "2026-12-05T15:00:00Z",
+        "verdict": "fail",
+        "message": "error rate 3.00% above 2.00% (stable 1.00%)",
+        "checks": [
+            {"name": "errorRate", "verdict": "pass", "message": "error rate 3.00%, max 5.00%"},
+            {
+                "name": "errorRateVsStable",
+                "verdict": "fail",
+                "message": "error rate 3.00% above 2.00% (stable 1.00%)",
+            },
+            {"name": "orders", "verdict": "inconclusive", "message": "orders unknown (empty)"},
+        ],
+    }
+    assert analysis_text(last, {}).splitlines()[-3:] == [
+        "pass         errorRate: error rate 3.00%, max 5.00%",
+        "fail         errorRateVsStable: error rate 3.00% above 2.00% (stable 1.00%)",
+        "inconclusive orders: orders unknown (empty)",
+    ]

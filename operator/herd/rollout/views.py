@@ -237,6 +237,10 @@ def analysis_text(last: dict[str, Any], analysis: dict[str, Any]) -> str:
         lines.append(_threshold(f"p99 latency  {last['p99LatencyMs']:g} ms", limit))
     if last.get("message"):
         lines.append(last["message"])
+    lines.extend(
+        f"{check.get('verdict', '-'):<13}{check.get('name', '-')}: {check.get('message', '')}"
+        for check in last.get("checks") or ()
+    )
     return "\n".join(lines)
 
 
