@@ -412,3 +412,23 @@ def test_what_a_promoter_writes_to_status_reaches_no_deployment(forged):
     assert rollout.status["stableSpec"]["image"] == "web:1"
     pod = rollout.kube.objects[STABLE_DEPLOYMENT]["spec"]["template"]["spec"]
     assert all(e["name"] != "X" for e in pod["containers"][0]["env"])
+
+
+def test_metric_checks_and_the_stable_track_are_queried_for_their_tracks_and_judged():
+    check = {
+        "name": "orders",
+        "query": 'sum(orders{ns="{{ namespace }}", t="{{ track }}"}[{{ interval }}])',
+        "maxIncreaseOverStable": 0.1,
+    }
+    canary = {"steps": TIMED_PAUSE, "analysis": {"metrics": [check], "compareWithStable": {}}}
+    rollout = Rollout(TIMED_PAUSE, canary=canary).at_weight()
+    rollout.prometheus.answer('t="canary"', Observation("value", 20.0))
+    rollout.prometheus.answer('t="stable"', Observation("value", 10.0))
+    rollout.tick(INTERVAL)
+    sent = [promql for _, promql in rollout.prometheus.queries]
+    assert 'sum(orders{ns="ns", t="canary"}[30s])' in sent
+    assert 'sum(orders{ns="ns", t="stable"}[30s])' in sent
+    assert len(sent) == 3 + 3 + 2  # both tracks' built-in queries, the check for each track
+    last = rollout.canary["lastAnalysis"]
+    assert last["verdict"] == "fail"
+    assert {c["name"]: c["verdict"] for c in last["checks"]}["orders"] == "fail"
