@@ -294,3 +294,34 @@ def test_an_api_server_restart_mid_rollout_loses_nothing(herd_operator, kubectl,
             eventually(lambda: canary(r.kubectl).get("weight") == 50, timeout=60, what="weight 50")
         finally:
             generator.kill()
+
+
+def test_a_user_metric_check_gates_the_rollout(herd_operator, kubectl, tmp_path):
+    """The canary answers every request, so Herd's own checks pass; a metric check of the
+    canary's own request count, at most 1 per interval, fails it on real Prometheus data."""
+    check = (
+        "{name: request-budget, max: 1, query: 'sum(increase(http_requests_total{namespace=\""
+        '{{ namespace }}", app_kubernetes_io_instance="{{ name }}", herd_dev_track="{{ track }}"}'
+        "[{{ interval }}]))'}"
+    )
+    steps = "[{setWeight: 20}, {pause: {duration: 5}}]"
+    with rig(kubectl, tmp_path) as r:
+        deploy_stable(r, steps)
+        generator = hey(r.canary_port, "/", seconds=60, rate_per_worker=10, workers=2)
+        try:
+            gated = manifest(r, "web:2", steps).replace(
+                "      failureLimit:", f"      metrics: [{check}]\n      failureLimit:"
+            )
+            r.kubectl.apply(gated)
+            rolled = eventually(
+                lambda: (c := canary(r.kubectl)).get("phase") == "RolledBack" and c,
+                timeout=90,
+                what="a rollback on the metric check",
+            )
+        finally:
+            generator.kill()
+        checks = {c["name"]: c for c in rolled["lastAnalysis"]["checks"]}
+        assert checks["request-budget"]["verdict"] == "fail", rolled
+        assert checks["request-budget"]["value"] > 1
+        assert checks["errorRate"]["verdict"] == "pass", rolled
+        assert image_of(r.kubectl, "web") == "web:1"
