@@ -26,6 +26,7 @@ PURE = (
     "herd.validation",
     "herd.dashboard.views",
     "herd.dashboard.analysis",
+    "herd.election",
 )
 ABSENT = (
     "aiohttp",
