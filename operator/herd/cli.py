@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from herd import api, model
+from herd.election import Timing
 from herd.rollout import cli as rollout_cli
 from herd.serving import tuning
 from herd.settings import Settings, label_pair
@@ -38,6 +39,7 @@ def operator_settings(args: argparse.Namespace) -> Settings:
         retry_interval=args.retry_interval,
         pod_monitors=args.pod_monitors,
         pod_monitor_labels=tuple(args.pod_monitor_label),
+        leader_election=Timing(args.lease_duration, args.renew_deadline, args.retry_period),
     )
 
 
@@ -58,20 +60,77 @@ def cmd_operator(args: argparse.Namespace) -> int:
     )
     if args.metrics_port:
         start_http_server(args.metrics_port, addr=args.metrics_address)
-    asyncio.run(
-        kopf.operator(
+
+    def run(memo: kopf.Memo, stop: asyncio.Event | None = None, leased: bool = False) -> Any:
+        return kopf.operator(
             clusterwide=not args.namespace,
             namespaces=args.namespace or (),
-            standalone=args.standalone,
+            # The Lease elects the leader: kopf's peering would only pause it again.
+            standalone=args.standalone or leased,
             # Naming a peering makes it mandatory: replicas wait for the KopfPeering CRD.
-            peering_name=None if args.standalone else args.peering,
+            peering_name=None if args.standalone or leased else args.peering,
             priority=args.priority,
             liveness_endpoint=args.liveness or None,
-            memo=kopf.Memo(settings=settings),
+            memo=memo,
             registry=registry,
+            stop_flag=stop,
         )
-    )
-    return 0
+
+    if not args.lease or args.standalone:
+        asyncio.run(run(kopf.Memo(settings=settings)))
+        return 0
+    return asyncio.run(_lead(args, settings, run))
+
+
+async def _lead(args: argparse.Namespace, settings: Settings, run: Any) -> int:
+    """The operator once this replica holds the Lease, until SIGTERM (then the Lease is released
+    at once) or until it can no longer renew (then it stops, exit code 1, and restarts as a
+    standby: controller-runtime's way)."""
+    import asyncio
+    import os
+    import signal
+    import socket
+    import uuid
+
+    import kopf
+
+    from herd.kube import Kube, context_namespace
+    from herd.leadership import Elector, Gate
+
+    gate = Gate(settings.leader_election)
+    identity = f"{os.environ.get('POD_ID') or socket.gethostname()}_{uuid.uuid4().hex[:12]}"
+    namespace = args.lease_namespace or _own_namespace() or context_namespace()
+    elector = Elector(Kube.from_environment(connections=1), namespace, args.lease, identity, gate)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # kopf takes these over once it runs
+        loop.add_signal_handler(signum, stop.set)
+    acquiring = asyncio.create_task(elector.acquire())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait((acquiring, stopping), return_when=asyncio.FIRST_COMPLETED)
+    if not acquiring.done():
+        acquiring.cancel()
+        return 0
+    stopping.cancel()
+    # Created before kopf starts, so kopf leaves it running while it shuts down.
+    renewing = asyncio.create_task(elector.keep())
+    renewing.add_done_callback(lambda _: stop.set())
+    try:
+        await run(kopf.Memo(settings=settings, gate=gate), stop, leased=True)
+    finally:
+        lost = renewing.done()
+        renewing.cancel()
+        await elector.release()
+    return 1 if lost else 0
+
+
+def _own_namespace() -> str:
+    """The pod's namespace, in a cluster."""
+    try:
+        with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as found:
+            return found.read().strip()
+    except OSError:
+        return ""
 
 
 def cmd_crd(args: argparse.Namespace) -> int:
@@ -187,6 +246,38 @@ def parser(prog: str = "herd") -> argparse.ArgumentParser:
         # kopf pauses every replica when two share the highest priority, so each draws its own.
         default=random.SystemRandom().randrange(1, 2**31),
         help="peering priority; the live replica with the highest is active (default: random)",
+    )
+    run.add_argument(
+        "--lease",
+        default="",
+        metavar="NAME",
+        help="elect one active replica with this coordination.k8s.io Lease instead of kopf's "
+        "peering (controller-runtime's leader election)",
+    )
+    run.add_argument(
+        "--lease-namespace",
+        default="",
+        help="the Lease's namespace (default: the pod's own, else the kubeconfig context's)",
+    )
+    timing = Settings.from_environment().leader_election
+    run.add_argument(
+        "--lease-duration",
+        type=float,
+        default=timing.lease_duration,
+        help="seconds a standby waits after the leader's last renew (env HERD_LEASE_DURATION)",
+    )
+    run.add_argument(
+        "--renew-deadline",
+        type=float,
+        default=timing.renew_deadline,
+        help="seconds the leader writes on after its last successful renew; then it stops "
+        "(env HERD_RENEW_DEADLINE)",
+    )
+    run.add_argument(
+        "--retry-period",
+        type=float,
+        default=timing.retry_period,
+        help="seconds between two renews or looks at the Lease (env HERD_RETRY_PERIOD)",
     )
     run.add_argument(
         "--liveness",

@@ -69,7 +69,11 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.inactivity_timeout = 600
     settings.watching.server_timeout = 300
     settings.peering.lifetime = PEERING_LIFETIME_SECONDS
-    memo.kube = Kube.from_environment(connections=WORKERS)
+    # With a leader Lease, every write asks its gate first (herd.leadership).
+    gate = memo.get("gate")
+    memo.kube = Kube.from_environment(
+        connections=WORKERS, writable=gate.is_open if gate else lambda: True
+    )
     memo.setdefault("settings", Settings.from_environment())
     credentials = read_credentials(memo.settings.prometheus_credentials)
     memo.prometheus = Prometheus(
@@ -133,6 +137,8 @@ def _reconcile_now(trigger: str, memo: kopf.Memo, namespace: str, name: str) -> 
     elif outcome.subject is None:
         # Gone (or its namespace going): in case its delete event was missed.
         operator_metrics.forget(namespace, name)
+    if not memo.kube.writable():
+        return  # fenced since: its Events are no longer this replica's to post
     for kind, reason, message in outcome.events:
         kopf.event(outcome.subject, type=kind, reason=reason, message=message)
 
@@ -230,6 +236,8 @@ def autoscale(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         raise
     AUTOSCALE_SECONDS.observe(time.monotonic() - started)
     AUTOSCALE_DECISIONS.labels(outcome.decision.reason).inc()
+    if not memo.kube.writable():
+        return  # fenced since, as for a reconcile's Events
     for kind, reason, message in outcome.events:
         kopf.event(body, type=kind, reason=reason, message=message)
 

@@ -97,9 +97,20 @@ def _path(ref: Ref, subresource: str | None = None) -> str:
     return f"{path}/{subresource}" if subresource else path
 
 
+LEASE = Kind("Lease", "coordination.k8s.io/v1", "leases")
+
+
 class Kube:
-    def __init__(self, client: ApiClient, monotonic: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        client: ApiClient,
+        monotonic: Callable[[], float] = time.monotonic,
+        writable: Callable[[], bool] = lambda: True,
+    ):
         self.client = client
+        #: Asked before every write: False once this replica may no longer write (the leader
+        #: lease's fence, herd.leadership).
+        self.writable = writable
         self._clock = threading.local()  # the Date of this thread's last answer
         self._monotonic = monotonic
         self._served: dict[Kind, tuple[float, bool]] = {}  # kind: (when asked, answer)
@@ -114,7 +125,9 @@ class Kube:
             return None
 
     @classmethod
-    def from_environment(cls, connections: int) -> Kube:
+    def from_environment(
+        cls, connections: int, writable: Callable[[], bool] = lambda: True
+    ) -> Kube:
         """In-cluster credentials when running in a pod, else the kubeconfig ($KUBECONFIG);
         `connections` kept open, one per thread that calls (the client's default, 5 per CPU,
         made the operator's workers open a new TLS connection for most requests)."""
@@ -124,7 +137,7 @@ class Kube:
             kubernetes.config.load_kube_config()
         configuration = Configuration.get_default_copy()
         configuration.connection_pool_maxsize = connections
-        return cls(ApiClient(configuration))
+        return cls(ApiClient(configuration), writable=writable)
 
     def _request(
         self,
@@ -134,7 +147,10 @@ class Kube:
         body: Any = None,
         query: list[tuple[str, str]] | None = None,
         content_type: str = "application/json",
+        timeout: float = 30,
     ) -> dict[str, Any]:
+        if method != "GET" and not self.writable():
+            raise ApiError(0, "NotLeader", "this replica no longer holds the leader lease")
         API_REQUESTS.labels(method, kind).inc()
         request = self.client.param_serialize(
             method,
@@ -145,7 +161,7 @@ class Kube:
             auth_settings=["BearerToken"],
         )
         try:
-            response = self.client.call_api(*request, _request_timeout=30)
+            response = self.client.call_api(*request, _request_timeout=timeout)
             response.read()
             self._clock.seen = response.getheader("Date")
         except ApiException as error:
@@ -263,6 +279,39 @@ class Kube:
             query=[("fieldManager", manager)],
             content_type="application/merge-patch+json",
         )
+
+    # --- For the leader election (herd.leadership): a Lease, with optimistic concurrency. ---
+
+    def get_lease(self, namespace: str, name: str, timeout: float) -> dict[str, Any] | None:
+        try:
+            return self._request(
+                "GET", f"{_collection(LEASE, namespace)}/{name}", LEASE.kind, timeout=timeout
+            )
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def create_lease(
+        self, namespace: str, name: str, spec: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
+        """409 AlreadyExists when another replica created it first."""
+        body = {**LEASE.type_meta(), "metadata": {"name": name}, "spec": spec}
+        return self._request(
+            "POST", _collection(LEASE, namespace), LEASE.kind, body=body, timeout=timeout
+        )
+
+    def update_lease(
+        self, namespace: str, name: str, resource_version: str, spec: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
+        """A replace at `resource_version`: 409 Conflict when another replica wrote it since."""
+        body = {
+            **LEASE.type_meta(),
+            "metadata": {"name": name, "resourceVersion": resource_version},
+            "spec": spec,
+        }
+        path = f"{_collection(LEASE, namespace)}/{name}"
+        return self._request("PUT", path, LEASE.kind, body=body, timeout=timeout)
 
     # --- For the `herd` CLI: a user's kubeconfig, WebService reads, rollout intents. ---
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from herd.election import Timing
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -37,6 +39,8 @@ class Settings:
     #: Labels on every PodMonitor, e.g. what the Prometheus's podMonitorSelector matches
     #: (kube-prometheus-stack: release=NAME).
     pod_monitor_labels: tuple[tuple[str, str], ...] = ()
+    #: The leader Lease's duration, renew deadline and retry period (controller-runtime's).
+    leader_election: Timing = Timing()
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -59,6 +63,11 @@ class Settings:
             pod_monitors=os.environ.get("HERD_POD_MONITORS", "").lower() in ("true", "1"),
             pod_monitor_labels=tuple(
                 label_pair(p) for p in os.environ.get("HERD_POD_MONITOR_LABELS", "").split(",") if p
+            ),
+            leader_election=Timing(
+                lease_duration=float(os.environ.get("HERD_LEASE_DURATION", Timing.lease_duration)),
+                renew_deadline=float(os.environ.get("HERD_RENEW_DEADLINE", Timing.renew_deadline)),
+                retry_period=float(os.environ.get("HERD_RETRY_PERIOD", Timing.retry_period)),
             ),
         )
 
