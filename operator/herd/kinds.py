@@ -68,6 +68,8 @@ CHILDREN: tuple[Kind, ...] = (
 )
 #: Read only, never written: the pods of a WebService's Deployments, for why they do not start.
 POD = Kind("Pod", "v1", "pods")
+#: The leader lock of `herd operator --lease` (herd.leadership), in the operator's namespace.
+LEASE = Kind("Lease", "coordination.k8s.io/v1", "leases")
 #: What the operator watches and reads, not owning it.
 OBSERVED: tuple[Kind, ...] = (POD,)
 BY_KIND: dict[str, Kind] = {k.kind: k for k in (WEBSERVICE, *CHILDREN, *OBSERVED)}

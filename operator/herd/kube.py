@@ -97,9 +97,6 @@ def _path(ref: Ref, subresource: str | None = None) -> str:
     return f"{path}/{subresource}" if subresource else path
 
 
-LEASE = Kind("Lease", "coordination.k8s.io/v1", "leases")
-
-
 class Kube:
     def __init__(
         self,
@@ -285,7 +282,10 @@ class Kube:
     def get_lease(self, namespace: str, name: str, timeout: float) -> dict[str, Any] | None:
         try:
             return self._request(
-                "GET", f"{_collection(LEASE, namespace)}/{name}", LEASE.kind, timeout=timeout
+                "GET",
+                f"{_collection(kinds.LEASE, namespace)}/{name}",
+                kinds.LEASE.kind,
+                timeout=timeout,
             )
         except ApiError as error:
             if error.status == 404:
@@ -296,9 +296,13 @@ class Kube:
         self, namespace: str, name: str, spec: dict[str, Any], timeout: float
     ) -> dict[str, Any]:
         """409 AlreadyExists when another replica created it first."""
-        body = {**LEASE.type_meta(), "metadata": {"name": name}, "spec": spec}
+        body = {**kinds.LEASE.type_meta(), "metadata": {"name": name}, "spec": spec}
         return self._request(
-            "POST", _collection(LEASE, namespace), LEASE.kind, body=body, timeout=timeout
+            "POST",
+            _collection(kinds.LEASE, namespace),
+            kinds.LEASE.kind,
+            body=body,
+            timeout=timeout,
         )
 
     def update_lease(
@@ -306,12 +310,12 @@ class Kube:
     ) -> dict[str, Any]:
         """A replace at `resource_version`: 409 Conflict when another replica wrote it since."""
         body = {
-            **LEASE.type_meta(),
+            **kinds.LEASE.type_meta(),
             "metadata": {"name": name, "resourceVersion": resource_version},
             "spec": spec,
         }
-        path = f"{_collection(LEASE, namespace)}/{name}"
-        return self._request("PUT", path, LEASE.kind, body=body, timeout=timeout)
+        path = f"{_collection(kinds.LEASE, namespace)}/{name}"
+        return self._request("PUT", path, kinds.LEASE.kind, body=body, timeout=timeout)
 
     # --- For the `herd` CLI: a user's kubeconfig, WebService reads, rollout intents. ---
 
