@@ -590,21 +590,6 @@ CANARY = obj(
             maximum=86_400,
             default=600,
         ),
-        "bakeSeconds": integer(
-            "At promotion, each new stable pod is Ready this long before it counts as available "
-            "(the stable Deployment's minReadySeconds, 5 at least), and the old pods and the "
-            "canary's weight stay until every new pod is available.",
-            minimum=0,
-            maximum=3_600,
-            default=30,
-        ),
-        "promotionDeadlineSeconds": integer(
-            "A promotion whose new stable pods are not all available this long after it began "
-            "rolls back (PromotionDeadlineExceeded) instead of leaving traffic on unready pods.",
-            minimum=30,
-            maximum=86_400,
-            default=600,
-        ),
     },
     rules=(
         Rule(

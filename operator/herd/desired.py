@@ -91,8 +91,7 @@ def desired(
     serve the CRD)."""
     tracks = tracks or Tracks(stable=ws)
     config = config_of(tracks.stable)
-    pace = workload.Pace() if ws.canary is None else workload.promotion_pace(ws.canary.bake_seconds)
-    deployment = workload.deployment(tracks.stable, config, ws.replicas, pace=pace)
+    deployment = workload.deployment(tracks.stable, config, ws.replicas)
     service = workload.service(ws, annotations=held.annotations(kept or Held()))
     objects: list[dict[str, Any]] = [deployment, service]
     canary = tracks.canary

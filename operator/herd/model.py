@@ -166,8 +166,6 @@ class CanarySpec:
     steps: tuple[CanaryStep, ...]
     analysis: AnalysisSpec = AnalysisSpec()
     progress_deadline_seconds: int = _default(api.CANARY, "progressDeadlineSeconds")
-    bake_seconds: int = _default(api.CANARY, "bakeSeconds")
-    promotion_deadline_seconds: int = _default(api.CANARY, "promotionDeadlineSeconds")
 
 
 @dataclass(frozen=True)
@@ -537,8 +535,6 @@ def parse(body: dict[str, Any], defaults: Settings = DEFAULTS) -> WebService:
             steps=_canary_steps(canary),
             analysis=_analysis(canary["analysis"]),
             progress_deadline_seconds=canary["progressDeadlineSeconds"],
-            bake_seconds=canary["bakeSeconds"],
-            promotion_deadline_seconds=canary["promotionDeadlineSeconds"],
         ),
     )
 

@@ -294,11 +294,10 @@ def _converge(
     )
     outcome.events.extend(turn.events)
     tracks = desired.tracks_for(ws, revision, serving, turn.state)
-    # The spec becomes the stable version once the stable Deployment runs it on every replica,
-    # each available, no old one left (a rejected or unfinished template never does).
-    promoted = (
-        tracks.stable is ws
-        and rollout.observe(live.get(stable_ref), revision, ws.replicas).all_available
+    # The spec becomes the stable version once the stable Deployment runs it on every replica
+    # (a rejected or unfinished template never does).
+    promoted = tracks.stable is ws and rollout.deployment_runs(
+        live.get(stable_ref), revision, ws.replicas
     )
     stable_spec = model.pod_fields(body["spec"]) if promoted else kept.stable_spec
     want = desired.desired(ws, tracks, held.Held(stable_spec, turn.record), pod_monitor_labels)

@@ -123,12 +123,6 @@ def running_pods(kubectl: Kubectl, selector: str) -> list[dict]:
     ]
 
 
-def _ready(pod: dict) -> bool:
-    return any(
-        c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", [])
-    )
-
-
 def served(pod: dict, route: str = "/") -> float:
     """Requests to `route` the pod's app servers have answered (its herd-runtime metrics)."""
     ip = pod["status"]["podIP"]
@@ -143,12 +137,8 @@ def served(pod: dict, route: str = "/") -> float:
 
 
 def served_by_track(kubectl: Kubectl, instance: str, route: str = "/") -> Counter[str]:
-    """Requests to `route` answered so far, summed per herd.dev/track over the running pods
-    that are Ready: no other is sent requests (Endpoints), and a crash-looping one has no
-    metrics to read."""
+    """Requests to `route` answered so far, summed per herd.dev/track over the running pods."""
     counts: Counter[str] = Counter()
     for pod in running_pods(kubectl, f"app.kubernetes.io/instance={instance}"):
-        if not _ready(pod):
-            continue
         counts[pod["metadata"]["labels"].get("herd.dev/track", "?")] += served(pod, route)
     return counts

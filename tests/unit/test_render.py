@@ -276,44 +276,6 @@ def test_rollout_renders_a_canary_deployment_service_and_weighted_ingress():
     assert canary["spec"]["template"]["metadata"]["labels"][REVISION_LABEL] != state.revision
 
 
-STEPS = [{"setWeight": 20}]
-
-
-@pytest.mark.parametrize(
-    ("canary", "stable_pace", "canary_pace"),
-    [
-        pytest.param(None, (5, "25%"), None, id="no-canary"),
-        pytest.param({"steps": STEPS}, (30, "100%"), (5, "25%"), id="default-bake"),
-        pytest.param({"steps": STEPS, "bakeSeconds": 120}, (120, "100%"), (5, "25%"), id="bake"),
-        pytest.param({"steps": STEPS, "bakeSeconds": 0}, (5, "100%"), (5, "25%"), id="no-bake"),
-    ],
-)
-def test_the_stable_deployment_of_a_canary_bakes_a_whole_new_set_of_pods(
-    canary, stable_pace, canary_pace
-):
-    """A promotion brings up every new stable pod beside the old ones (maxSurge 100%) and
-    counts each available only after bakeSeconds Ready (never less than the 5 s an ingress
-    needs); the canary's own Deployment keeps the plain pace."""
-    spec = {} if canary is None else {"canary": canary}
-    stable = ws(**spec)
-    tracks = Tracks(stable, ws(**{**spec, "image": "shop:2"}), 20) if canary else None
-    paces = {
-        o["metadata"]["name"]: (
-            o["spec"]["minReadySeconds"],
-            o["spec"]["strategy"]["rollingUpdate"]["maxSurge"],
-        )
-        for o in desired(stable, tracks).objects
-        if o["kind"] == "Deployment"
-    }
-    assert paces.get("shop") == stable_pace
-    assert paces.get("shop-canary") == canary_pace
-    assert {
-        o["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"]
-        for o in desired(stable, tracks).objects
-        if o["kind"] == "Deployment"
-    } == {0}
-
-
 @pytest.mark.parametrize(
     "route",
     [

@@ -11,7 +11,6 @@ from herd.rollout.analysis import Check, Verdict
 from herd.rollout.machine import (
     INCONCLUSIVE_LIMIT,
     WAITING_FOR_PROMOTE,
-    DeploymentRollout,
     Intent,
     State,
     World,
@@ -36,7 +35,6 @@ SPEC = CanarySpec(
         failure_limit=2,
     ),
     progress_deadline_seconds=600,
-    promotion_deadline_seconds=900,
 )
 #: A rollout under way; each test changes what it is about.
 ROLLING = State(
@@ -58,24 +56,10 @@ FAIL = Verdict("fail", "error rate 5.00% above 1.00%", 100, 0.05, 20.0)
 INCONCLUSIVE = Verdict("inconclusive", "3 requests, fewer than minRequests 50", 3)
 
 
-#: The stable Deployment of 2 replicas before it takes the canary's template, and once every
-#: new pod of it is available with no old one left.
-NOT_PROMOTED = DeploymentRollout(current=False, replicas=2, updated=0, available=2, total=2)
-PROMOTED = DeploymentRollout(current=True, replicas=2, updated=2, ready=2, available=2, total=2)
-
-
 def world(
-    now=1000.0,
-    ready=True,
-    promoted=False,
-    verdict=None,
-    intent=None,
-    canary="new",
-    stable="old",
-    stable_rollout=None,
+    now=1000.0, ready=True, promoted=False, verdict=None, intent=None, canary="new", stable="old"
 ):
-    rollout = stable_rollout or (PROMOTED if promoted else NOT_PROMOTED)
-    return World(now, canary, stable, ready, rollout, verdict, intent)
+    return World(now, canary, stable, ready, promoted, verdict, intent)
 
 
 def run(state, *worlds):
@@ -120,82 +104,12 @@ def test_indefinite_pause_waits_for_promote():
     assert [e[1] for e in events] == ["Promoted"]
 
 
-#: Promoting since 1000 (the last progress), the canary at 50 %.
-PROMOTING = rolling(phase="Promoting", step_index=4, weight=50)
-
-
-@pytest.mark.parametrize(
-    "stable",
-    [
-        pytest.param(NOT_PROMOTED, id="old-template"),
-        pytest.param(replace(PROMOTED, current=False), id="generation-not-observed"),
-        pytest.param(replace(PROMOTED, updated=0, ready=2, total=4), id="new-pods-starting"),
-        # Ready, not yet minReadySeconds (the bake): the old pods still serve.
-        pytest.param(replace(PROMOTED, total=4, available=2), id="new-pods-baking"),
-        pytest.param(replace(PROMOTED, ready=0, available=0), id="new-pods-unready"),
-        pytest.param(replace(PROMOTED, available=1), id="one-new-pod-unavailable"),
-        pytest.param(replace(PROMOTED, total=3, available=3), id="an-old-pod-left"),
-        pytest.param(replace(PROMOTED, updated=1, total=2), id="half-updated"),
-    ],
-)
-def test_a_promotion_keeps_the_canary_weight_until_every_new_stable_pod_is_available(stable):
-    state, events = run(
-        PROMOTING, world(now=1000 + SPEC.promotion_deadline_seconds, stable_rollout=stable)
-    )
-    assert (state.phase, state.weight, events) == ("Promoting", 50, [])
-    assert state.message.startswith("promoting, canary kept at weight 50: ")
-    assert stable.progress in state.message
-
-
-def test_a_promotion_succeeds_once_every_new_stable_pod_is_available():
-    done, events = run(PROMOTING, world(now=1002, promoted=True))
+def test_promotion_completes_when_the_stable_runs_the_new_template():
+    state = rolling(phase="Promoting", step_index=4, weight=50)
+    assert run(state, world(now=1001))[0].phase == "Promoting"
+    done, events = run(state, world(now=1002, promoted=True))
     assert (done.phase, done.weight) == ("Succeeded", 0)
     assert [e[1] for e in events] == ["Succeeded"]
-    # Available at the deadline's last second still counts.
-    late, _ = run(PROMOTING, world(now=1000 + SPEC.promotion_deadline_seconds + 1, promoted=True))
-    assert late.phase == "Succeeded"
-
-
-def test_a_promotion_stalled_past_its_deadline_rolls_back():
-    unready = replace(PROMOTED, ready=0, available=2, total=4)
-    past = 1000 + SPEC.promotion_deadline_seconds + 1
-    rolled, events = run(PROMOTING, world(now=past, stable_rollout=unready))
-    assert (rolled.phase, rolled.weight, rolled.match) == ("RolledBack", 0, None)
-    assert [(kind, reason) for kind, reason, _ in events] == [
-        ("Warning", "PromotionDeadlineExceeded")
-    ]
-    assert rolled.message.startswith("PromotionDeadlineExceeded: promotion not complete after 900s")
-    assert "2/2 stable pods updated, 2 available, 2 old left" in rolled.message
-
-
-def test_the_promotion_deadline_counts_from_the_promotion_not_the_rollout():
-    """A rollout longer than promotionDeadlineSeconds is not a stalled promotion: entering
-    Promoting is progress."""
-    paused = rolling(step_index=3, weight=50, phase="Paused", paused_reason=WAITING_FOR_PROMOTE)
-    promoted, _ = run(paused, world(now=5000, intent=Intent("promote", "p1")))
-    assert promoted.phase == "Promoting"
-    state, _ = run(promoted, world(now=5000 + SPEC.promotion_deadline_seconds))
-    assert (state.phase, state.weight) == ("Promoting", 50)
-    rolled, _ = run(promoted, world(now=5001 + SPEC.promotion_deadline_seconds))
-    assert rolled.phase == "RolledBack"
-
-
-@pytest.mark.parametrize(
-    ("rollout", "all_ready", "all_available"),
-    [
-        (PROMOTED, True, True),
-        (replace(PROMOTED, current=False), False, False),
-        (replace(PROMOTED, available=1), True, False),  # baking
-        (replace(PROMOTED, ready=1, available=1), False, False),
-        (replace(PROMOTED, total=3), False, False),  # an old pod left
-        (replace(PROMOTED, updated=3, total=3, available=3), False, False),
-        (DeploymentRollout(current=True, replicas=0), True, True),  # scaled to zero
-    ],
-)
-def test_ready_is_enough_for_a_canary_a_promotion_needs_available(
-    rollout, all_ready, all_available
-):
-    assert (rollout.all_ready, rollout.all_available) == (all_ready, all_available)
 
 
 def test_failed_checks_up_to_the_limit_roll_back():

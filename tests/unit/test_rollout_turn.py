@@ -366,42 +366,6 @@ def test_promote_moves_the_stable_deployment_to_the_new_template():
     assert rollout.condition("Degraded")["status"] == "False"
 
 
-def unready_promotion(deployment: dict[str, Any]) -> None:
-    """The Deployment controller's part when the new pods never become Ready: they are
-    created beside the old ones (maxSurge 100%), which stay available."""
-    replicas = deployment["spec"]["replicas"]
-    deployment["status"] = {
-        "observedGeneration": deployment["metadata"]["generation"],
-        "replicas": 2 * replicas,
-        "updatedReplicas": replicas,
-        "readyReplicas": replicas,
-        "availableReplicas": replicas,
-    }
-
-
-def test_a_promotion_to_unready_pods_keeps_the_canary_weight_then_rolls_back():
-    rollout = promoting()
-    deadline = 600  # promotionDeadlineSeconds' default
-    rollout.kube.edit(STABLE_DEPLOYMENT, unready_promotion)
-
-    rollout.tick(deadline)  # promoted at the last pass: at the deadline, not past it
-
-    assert (rollout.canary["phase"], rollout.canary["weight"]) == ("Promoting", 20)
-    assert rollout.kube.objects[CANARY_INGRESS]["metadata"]["annotations"][WEIGHT] == "20"
-    assert "1/1 stable pods updated, 1 available, 1 old left" in rollout.canary["message"]
-
-    outcome = rollout.tick(1)
-
-    assert (rollout.canary["phase"], rollout.canary["weight"]) == ("RolledBack", 0)
-    assert "PromotionDeadlineExceeded" in [reason for _, reason, _ in outcome.events]
-    assert rollout.image(STABLE_DEPLOYMENT) == "web:1"  # back to the version that served
-    assert set(rollout.kube.written("delete")) == set(CANARY_OBJECTS)
-    degraded = rollout.condition("Degraded")
-    assert (degraded["status"], degraded["reason"]) == ("True", "RolledBack")
-    assert degraded["message"].startswith("PromotionDeadlineExceeded")
-    assert rollout.status["stableSpec"]["image"] == "web:1"
-
-
 def test_a_promoted_canary_stays_promoted():
     rollout = promoting()
     rollout.kube.roll_out(NAME)

@@ -26,22 +26,21 @@ class Turn:
     record: dict[str, Any] | None = None  # the state to keep and report; None: no rollout yet
 
 
-def observe(
+def deployment_runs(
     deployment: dict[str, Any] | None, revision: str, replicas: int | None = None
-) -> machine.DeploymentRollout:
-    """The Deployment's rollout of `revision` to `replicas` (its own spec's by default)."""
+) -> bool:
+    """The Deployment runs `revision` on all its replicas, fully rolled out and ready."""
     if deployment is None:
-        return machine.DeploymentRollout(current=False, replicas=replicas or 0)
+        return False
     template = deployment["spec"]["template"]["metadata"].get("labels", {})
     status = deployment.get("status", {})
-    return machine.DeploymentRollout(
-        current=template.get(REVISION_LABEL) == revision
-        and status.get("observedGeneration", 0) >= deployment["metadata"]["generation"],
-        replicas=deployment["spec"].get("replicas", 1) if replicas is None else replicas,
-        updated=status.get("updatedReplicas", 0),
-        ready=status.get("readyReplicas", 0),
-        available=status.get("availableReplicas", 0),
-        total=status.get("replicas", 0),
+    want = deployment["spec"].get("replicas", 1) if replicas is None else replicas
+    return (
+        template.get(REVISION_LABEL) == revision
+        and status.get("observedGeneration", 0) >= deployment["metadata"]["generation"]
+        and status.get("updatedReplicas", 0) >= want
+        and status.get("readyReplicas", 0) >= want
+        and status.get("replicas", 0) == want
     )
 
 
@@ -128,12 +127,12 @@ def turn(
         now=now,
         canary_revision=revision,
         stable_revision=stable_revision,
-        canary_ready=observe(
+        canary_ready=deployment_runs(
             deployment(canary_name(ws)),
             revision,
             machine.canary_replicas(ws.replicas, state.weight),
-        ).all_ready,
-        stable=observe(deployment(ws.name), revision),
+        ),
+        stable_promoted=deployment_runs(deployment(ws.name), revision),
         verdict=analyze(prometheus, ws) if due else None,
         intent=wanted,
     )

@@ -43,51 +43,6 @@ class Intent:
 
 
 @dataclass(frozen=True)
-class DeploymentRollout:
-    """A Deployment's rollout of one revision, as observed: `current` says its template is
-    that revision and its controller has seen the latest spec (observedGeneration); the counts
-    are its status's, `total` the pods of every ReplicaSet, old ones included."""
-
-    current: bool
-    replicas: int
-    updated: int = 0
-    ready: int = 0
-    available: int = 0
-    total: int = 0
-
-    @property
-    def all_ready(self) -> bool:
-        """Every pod runs the revision and is Ready (enough to send a canary its weight)."""
-        return (
-            self.current
-            and self.updated >= self.replicas
-            and self.ready >= self.replicas
-            and self.total == self.replicas
-        )
-
-    @property
-    def all_available(self) -> bool:
-        """Promoted: every pod runs the revision and has been Ready for minReadySeconds (the
-        bake), and no pod of an old ReplicaSet is left. Ready alone is not enough: a pod that
-        passed one probe and fails the next would be sent the canary's share (flagger #1898)."""
-        return (
-            self.current
-            and self.updated == self.total == self.replicas
-            and self.available >= self.replicas
-        )
-
-    @property
-    def progress(self) -> str:
-        if not self.current:
-            return "the stable Deployment has not taken the new template yet"
-        old = max(0, self.total - self.updated)
-        return (
-            f"{self.updated}/{self.replicas} stable pods updated, {self.available} available, "
-            f"{old} old left"
-        )
-
-
-@dataclass(frozen=True)
 class World:
     """What the shell observed this tick."""
 
@@ -95,7 +50,7 @@ class World:
     canary_revision: str  # the pod template the spec asks for
     stable_revision: str  # the pod template the stable version runs
     canary_ready: bool  # the canary Deployment has all its replicas ready
-    stable: DeploymentRollout  # the stable Deployment's rollout of canary_revision
+    stable_promoted: bool  # the stable Deployment runs canary_revision, fully rolled out
     verdict: Verdict | None = None  # an analysis, when one was due
     intent: Intent | None = None  # a user intent not handled yet
 
@@ -246,27 +201,6 @@ def _failed(spec: CanarySpec, state: State, verdict: Verdict) -> tuple[State, li
     return state, [("Warning", "AnalysisFailed", verdict.message)]
 
 
-def _promoting(spec: CanarySpec, state: State, world: World) -> tuple[State, list[Event]]:
-    """The stable Deployment takes the new template while the canary keeps its weight: the
-    canary leaves, and the stable gets all traffic, only once every new stable pod is
-    available. A promotion stalled past its deadline rolls back (its start is the last
-    progress: entering Promoting is the last step's)."""
-    if world.stable.all_available:
-        return _end(state, "Succeeded", f"{world.canary_revision} promoted to stable"), [
-            ("Normal", "Succeeded", f"{world.canary_revision} is now stable"),
-        ]
-    if world.now - state.last_progress > spec.promotion_deadline_seconds:
-        message = (
-            f"PromotionDeadlineExceeded: promotion not complete after "
-            f"{spec.promotion_deadline_seconds}s ({world.stable.progress}): rolled back"
-        )
-        return _end(state, "RolledBack", message), [
-            ("Warning", "PromotionDeadlineExceeded", message)
-        ]
-    message = f"promoting, canary kept at weight {state.weight}: {world.stable.progress}"
-    return replace(state, message=message), []
-
-
 def _apply_intent(spec: CanarySpec, state: State, world: World) -> tuple[State, list[Event]]:
     intent = world.intent
     assert intent is not None
@@ -326,7 +260,12 @@ def step(spec: CanarySpec, state: State, world: World) -> tuple[State, list[Even
         return state, events
 
     if state.phase == "Promoting":
-        return _promoting(spec, state, world)
+        if world.stable_promoted:
+            return _end(state, "Succeeded", f"{world.canary_revision} promoted to stable"), [
+                *events,
+                ("Normal", "Succeeded", f"{world.canary_revision} is now stable"),
+            ]
+        return state, events
     if state.phase == "Paused":
         if world.verdict is None:
             return state, events

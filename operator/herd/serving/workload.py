@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from herd import kinds, objectmeta
@@ -27,23 +26,6 @@ APP_UID = 10001
 TMP_SIZE = "64Mi"
 METRICS_SIZE = "32Mi"
 MIN_READY_SECONDS = 5
-
-
-@dataclass(frozen=True)
-class Pace:
-    """How a Deployment replaces its pods: `min_ready_seconds` a new pod is Ready before it
-    counts as available (and an old one may go), at most `max_surge` extra pods meanwhile."""
-
-    min_ready_seconds: int = MIN_READY_SECONDS
-    max_surge: str = "25%"
-
-
-def promotion_pace(bake_seconds: int) -> Pace:
-    """The stable Deployment of a canary-rolled WebService: a whole new set of pods beside the
-    old one, each baked `bake_seconds` (never less than an ingress needs) before the old pods
-    leave, so a new pod that fails soon after its first Ready probe never takes over."""
-    return Pace(max(MIN_READY_SECONDS, bake_seconds), "100%")
-
 
 _GUNICORN_CLASS = {
     "sync": "sync",
@@ -267,7 +249,6 @@ def deployment(
     name: str | None = None,
     track: str = "stable",
     annotations: dict[str, str] | None = None,
-    pace: Pace = Pace(),
 ) -> dict[str, Any]:
     template = pod_template(ws, config, track)
     stable_template = template if track == "stable" else None
@@ -285,11 +266,11 @@ def deployment(
             # controllers have had time to add it: Traefik, measured on the local real node,
             # answered 503 (every server fenced) when the old pods left the moment the new
             # ones were Ready.
-            "minReadySeconds": pace.min_ready_seconds,
+            "minReadySeconds": MIN_READY_SECONDS,
             "strategy": {
                 "type": "RollingUpdate",
                 # Never drop below the desired count: new pods come up before old ones leave.
-                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": pace.max_surge},
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"},
             },
             "template": template,
         },

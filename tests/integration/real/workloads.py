@@ -22,7 +22,7 @@ def webservice(
     *,
     replicas: int = 2,
     router: str = "nginx",
-    env: dict[str, str | dict] | None = None,
+    env: dict[str, str] | None = None,
     canary: dict | None = None,
     autoscaling: dict | None = None,
 ) -> str:
@@ -42,11 +42,7 @@ def webservice(
         },
         "server": {"workload": "io", "workers": 1, "threads": 8},
         "route": route,
-        # A dict is an EnvVarSource (valueFrom), a string a literal value.
-        "env": [
-            {"name": k, "valueFrom": v} if isinstance(v, dict) else {"name": k, "value": v}
-            for k, v in (env or {}).items()
-        ],
+        "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
     }
     if canary is not None:
         spec["canary"] = canary
