@@ -8,7 +8,7 @@ query, too few requests) is never a pass, for Herd's own checks and a user's ali
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -97,65 +97,73 @@ def _p99(analysis: AnalysisSpec, p99_seconds: Observation) -> Check:
     return Check("p99Latency", "pass", f"p99 {latency:.0f} ms, max {limit} ms", latency)
 
 
+@dataclass(frozen=True)
+class _Compared:
+    """One measure compared with the stable's: its check, its words, how a value reads."""
+
+    check: str
+    what: str  # as an unknown value is named: "p99 latency"
+    label: str  # before a value: "p99"
+    show: Callable[[float], str]
+    scale: float = 1.0  # from what Prometheus answers to `show`'s unit
+
+
+_ERROR_RATE = _Compared("errorRateVsStable", "error rate", "error rate", lambda v: f"{v:.2%}")
+_P99 = _Compared("p99LatencyVsStable", "p99 latency", "p99", lambda v: f"{v:.0f} ms", 1000.0)
+
+
+def _relative(
+    measure: _Compared, canary: Observation, stable: Observation, increase: float, tolerance: float
+) -> Check:
+    """The canary's value against the stable's: it passes up to the stable's times
+    (1 + increase), or the stable's plus the tolerance, whichever is more; unknown on either
+    side is inconclusive."""
+    for side, observation in (("", canary), ("stable ", stable)):
+        if not observation.ok or observation.value is None:
+            unknown = _unknown(f"{side}{measure.what}", observation)
+            return Check(measure.check, "inconclusive", unknown)
+    assert canary.value is not None and stable.value is not None
+    value, base = canary.value * measure.scale, stable.value * measure.scale
+    allowed = max(base * (1 + increase), base + tolerance)
+    worse = value > allowed
+    show = measure.show
+    return Check(
+        measure.check,
+        "fail" if worse else "pass",
+        f"{measure.label} {show(value)} {'above' if worse else 'within'} {show(allowed)} "
+        f"(stable {show(base)})",
+        value,
+        base,
+    )
+
+
 def _versus_stable(
     analysis: AnalysisSpec, compare: StableComparison, canary: TrackMetrics, stable: TrackMetrics
 ) -> list[Check]:
-    """The canary's error rate and p99 against the stable's: each passes up to the stable's
-    times (1 + increase), or the stable's plus the tolerance, whichever is more."""
+    """The canary's error rate and p99 against the stable's over the same interval."""
     baseline = _requests(analysis, stable.requests, "stable: ")
     if baseline.result != "pass":
         message = f"{baseline.message}: nothing to compare with"
         return [
-            Check("errorRateVsStable", "inconclusive", message),
-            Check("p99LatencyVsStable", "inconclusive", message),
+            Check(_ERROR_RATE.check, "inconclusive", message),
+            Check(_P99.check, "inconclusive", message),
         ]
-    checks = []
-    if not stable.error_rate.ok or stable.error_rate.value is None:
-        checks.append(
-            Check(
-                "errorRateVsStable",
-                "inconclusive",
-                _unknown("stable error rate", stable.error_rate),
-            )
-        )
-    else:
-        errors, base = canary.error_rate.value or 0.0, stable.error_rate.value
-        allowed = max(
-            base * (1 + compare.max_error_rate_increase), base + compare.error_rate_tolerance
-        )
-        worse = errors > allowed
-        checks.append(
-            Check(
-                "errorRateVsStable",
-                "fail" if worse else "pass",
-                f"error rate {errors:.2%} {'above' if worse else 'within'} {allowed:.2%} "
-                f"(stable {base:.2%})",
-                errors,
-                base,
-            )
-        )
-    latency, base_latency = _latency_ms(canary.p99_seconds), _latency_ms(stable.p99_seconds)
-    if latency is None or base_latency is None:
-        unknown = canary.p99_seconds if latency is None else stable.p99_seconds
-        which = "p99 latency" if latency is None else "stable p99 latency"
-        checks.append(Check("p99LatencyVsStable", "inconclusive", _unknown(which, unknown)))
-    else:
-        allowed = max(
-            base_latency * (1 + compare.max_p99_latency_increase),
-            base_latency + compare.p99_latency_tolerance_ms,
-        )
-        worse = latency > allowed
-        checks.append(
-            Check(
-                "p99LatencyVsStable",
-                "fail" if worse else "pass",
-                f"p99 {latency:.0f} ms {'above' if worse else 'within'} {allowed:.0f} ms "
-                f"(stable {base_latency:.0f} ms)",
-                latency,
-                base_latency,
-            )
-        )
-    return checks
+    return [
+        _relative(
+            _ERROR_RATE,
+            canary.error_rate,
+            stable.error_rate,
+            compare.max_error_rate_increase,
+            compare.error_rate_tolerance,
+        ),
+        _relative(
+            _P99,
+            canary.p99_seconds,
+            stable.p99_seconds,
+            compare.max_p99_latency_increase,
+            compare.p99_latency_tolerance_ms,
+        ),
+    ]
 
 
 def _metric(check: MetricCheck, reading: MetricReading) -> Check:
