@@ -259,7 +259,8 @@ def parser(prog: str = "herd") -> argparse.ArgumentParser:
         default="",
         help="the Lease's namespace (default: the pod's own, else the kubeconfig context's)",
     )
-    timing = Settings.from_environment().leader_election
+    defaults = Settings.from_environment()
+    timing = defaults.leader_election
     run.add_argument(
         "--lease-duration",
         type=float,
@@ -286,7 +287,6 @@ def parser(prog: str = "herd") -> argparse.ArgumentParser:
     )
     run.add_argument("--metrics-port", type=int, default=9090, help="Prometheus metrics port")
     run.add_argument("--metrics-address", default="0.0.0.0")
-    defaults = Settings.from_environment()
     run.add_argument(
         "--ingress-class",
         default=defaults.ingress_class,
